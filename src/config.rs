@@ -1,0 +1,599 @@
+//! Settings in layers: `config/default.toml`, then `config/<env>.toml`, then the
+//! untracked `instance/config.toml`, then `PICSHELF__SECTION__KEY` environment
+//! variables. The merged result is validated once at startup; an error names
+//! the key that is wrong. Secrets are [`SecretString`]s: `Debug` and the
+//! printed configuration show them redacted.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Environment variable that picks the environment (`dev` when unset).
+pub const ENV_VAR: &str = "PICSHELF_ENV";
+/// Environment variable naming the directory of `default.toml` and friends.
+pub const CONFIG_DIR_VAR: &str = "PICSHELF_CONFIG_DIR";
+/// Environment variable naming the directory of the untracked `config.toml`.
+pub const INSTANCE_DIR_VAR: &str = "PICSHELF_INSTANCE_DIR";
+/// Prefix of per-key override variables: `PICSHELF__SERVER__PORT=9000`.
+pub const OVERRIDE_PREFIX: &str = "PICSHELF";
+
+/// S3 refuses single-request copies above 5 GiB; uploads go through one.
+const S3_MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+const S3_MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Dev,
+    Test,
+    Prod,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dev => "dev",
+            Self::Test => "test",
+            Self::Prod => "prod",
+        }
+    }
+
+    /// Reads `PICSHELF_ENV`; unset means `dev`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var(ENV_VAR) {
+            Ok(value) => value.parse(),
+            Err(std::env::VarError::NotPresent) => Ok(Self::Dev),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::invalid(ENV_VAR, "is not valid UTF-8")),
+        }
+    }
+}
+
+impl FromStr for Environment {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "dev" | "development" => Ok(Self::Dev),
+            "test" => Ok(Self::Test),
+            "prod" | "production" => Ok(Self::Prod),
+            other => Err(ConfigError::invalid(ENV_VAR, format!("is {other:?}; expected one of dev, test, prod"))),
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One setting that is wrong, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    /// Every invalid key, so one restart fixes them all.
+    #[error("invalid settings: {}", .0.iter().map(Problem::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Problem { key: key.into(), message: message.into() }])
+    }
+
+    /// The keys named by an `Invalid` error.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Self::Invalid(problems) => problems.iter().map(|p| p.key.as_str()).collect(),
+            Self::Load(_) => Vec::new(),
+        }
+    }
+}
+
+/// Collects problems as validation walks the settings.
+#[derive(Default)]
+struct Checks(Vec<Problem>);
+
+impl Checks {
+    fn check(&mut self, ok: bool, key: &str, message: impl Into<String>) {
+        if !ok {
+            self.0.push(Problem { key: key.to_owned(), message: message.into() });
+        }
+    }
+
+    fn finish(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(self.0)) }
+    }
+}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// `info`, or `info,picshelf=debug,aws_smithy_runtime=warn`: levels only, no bare words.
+fn is_log_filter(filter: &str) -> bool {
+    let is_level = |level: &str| LEVELS.contains(&level.trim().to_ascii_lowercase().as_str());
+    !filter.trim().is_empty()
+        && filter.split(',').all(|directive| match directive.split_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        })
+        && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
+}
+
+/// Where the layers live.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    pub config_dir: PathBuf,
+    pub instance_dir: PathBuf,
+}
+
+impl Sources {
+    /// `PICSHELF_CONFIG_DIR` (default `config`) and `PICSHELF_INSTANCE_DIR` (default `instance`).
+    pub fn from_env() -> Self {
+        let dir =
+            |var: &str, default: &str| std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
+        Self { config_dir: dir(CONFIG_DIR_VAR, "config"), instance_dir: dir(INSTANCE_DIR_VAR, "instance") }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Filled in from `PICSHELF_ENV`, not from the files.
+    #[serde(skip_deserializing, default = "default_environment")]
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub upload: UploadSettings,
+    pub storage: StorageSettings,
+    pub security: SecuritySettings,
+    pub log: LogSettings,
+}
+
+fn default_environment() -> Environment {
+    Environment::Dev
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub public_url: String,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSettings {
+    pub max_file_bytes: u64,
+    pub max_files: usize,
+    pub max_request_bytes: u64,
+    pub max_pixels: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Fs,
+    S3,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub backend: Backend,
+    pub fs: FsSettings,
+    pub s3: S3Settings,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsSettings {
+    pub root: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub prefix: String,
+    pub region: String,
+    pub endpoint: String,
+    pub path_style: bool,
+    pub access_key_id: String,
+    #[serde(serialize_with = "redacted")]
+    pub secret_access_key: SecretString,
+    pub part_size_bytes: u64,
+    pub parts_in_flight: usize,
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    pub max_attempts: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    #[serde(serialize_with = "redacted")]
+    pub delete_secret: SecretString,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+fn redacted<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if secret.expose_secret().is_empty() { "" } else { "[redacted]" })
+}
+
+impl Settings {
+    /// Loads and validates the settings of `environment` from `sources` and the
+    /// process environment.
+    pub fn load(environment: Environment, sources: &Sources) -> Result<Self, ConfigError> {
+        Self::load_from(environment, sources, None)
+    }
+
+    /// As [`Settings::load`], with the `PICSHELF__*` variables given as a map
+    /// instead of read from the process environment (tests).
+    pub fn load_with_overrides(
+        environment: Environment,
+        sources: &Sources,
+        overrides: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        Self::load_from(environment, sources, Some(overrides))
+    }
+
+    fn load_from(
+        environment: Environment,
+        sources: &Sources,
+        overrides: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let overrides = config::Environment::with_prefix(OVERRIDE_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(overrides);
+        let file = |dir: &Path, name: &str, required: bool| {
+            config::File::from(dir.join(name)).format(config::FileFormat::Toml).required(required)
+        };
+        let merged = config::Config::builder()
+            .add_source(file(&sources.config_dir, "default.toml", true))
+            .add_source(file(&sources.config_dir, &format!("{environment}.toml"), true))
+            .add_source(file(&sources.instance_dir, "config.toml", false))
+            .add_source(overrides)
+            .build()?;
+        let mut settings: Settings = merged.try_deserialize()?;
+        settings.environment = environment;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot; the error names every offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut checks = Checks::default();
+        let env = self.environment;
+
+        checks.check(self.server.workers <= 1024, "server.workers", "must be at most 1024 (0 means one per core)");
+        let url = &self.server.public_url;
+        checks.check(
+            url.is_empty() || ((url.starts_with("http://") || url.starts_with("https://")) && !url.ends_with('/')),
+            "server.public_url",
+            format!("{url:?} must be empty or an absolute http(s) URL without a trailing slash"),
+        );
+
+        let upload = &self.upload;
+        checks.check(upload.max_file_bytes > 0, "upload.max_file_bytes", "must be positive");
+        checks.check(upload.max_files > 0, "upload.max_files", "must be at least 1");
+        checks.check(
+            upload.max_request_bytes >= upload.max_file_bytes,
+            "upload.max_request_bytes",
+            format!("must be at least upload.max_file_bytes ({})", upload.max_file_bytes),
+        );
+        checks.check(upload.max_pixels > 0, "upload.max_pixels", "must be positive");
+
+        match self.storage.backend {
+            Backend::Fs => {
+                checks.check(!self.storage.fs.root.as_os_str().is_empty(), "storage.fs.root", "must name a directory")
+            }
+            Backend::S3 => self.validate_s3(&mut checks),
+        }
+
+        let secret = self.security.delete_secret.expose_secret();
+        checks.check(secret.len() >= 32, "security.delete_secret", "must be at least 32 characters");
+        checks.check(
+            env != Environment::Prod || !secret.contains("insecure"),
+            "security.delete_secret",
+            "is a development value; set a real secret for prod",
+        );
+
+        checks.check(
+            is_log_filter(&self.log.level),
+            "log.level",
+            format!(
+                "{:?} is not a level (trace, debug, info, warn, error, off) or a list like \"info,picshelf=debug\"",
+                self.log.level
+            ),
+        );
+        checks.finish()
+    }
+
+    fn validate_s3(&self, checks: &mut Checks) {
+        let s3 = &self.storage.s3;
+        let env = self.environment;
+
+        // The guard against cross-environment writes: a bucket belongs to the
+        // environment its name ends with.
+        let suffix = format!("-{env}");
+        checks.check(
+            s3.bucket.ends_with(&suffix) && s3.bucket.len() > suffix.len(),
+            "storage.s3.bucket",
+            format!(
+                "{:?} is not a {env} bucket: in the {env} environment the bucket name must end in {suffix:?}",
+                s3.bucket
+            ),
+        );
+        checks.check(
+            s3.prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s3.prefix.starts_with('/'),
+            "storage.s3.prefix",
+            "may hold only letters, digits, '-', '_', '.', '/' and must not start with '/'",
+        );
+        checks.check(
+            !s3.region.is_empty(),
+            "storage.s3.region",
+            "must be set (e.g. us-east-1, garage, oss-cn-hangzhou)",
+        );
+        checks.check(
+            s3.endpoint.is_empty() || s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://"),
+            "storage.s3.endpoint",
+            format!("{:?} must be an http(s) URL, or empty for AWS", s3.endpoint),
+        );
+        checks.check(!s3.access_key_id.is_empty(), "storage.s3.access_key_id", "must be set for the s3 backend");
+        checks.check(
+            !s3.secret_access_key.expose_secret().is_empty(),
+            "storage.s3.secret_access_key",
+            "must be set for the s3 backend",
+        );
+        checks.check(
+            (S3_MIN_PART_BYTES..=S3_MAX_OBJECT_BYTES).contains(&s3.part_size_bytes),
+            "storage.s3.part_size_bytes",
+            format!("must be between {S3_MIN_PART_BYTES} (5 MiB) and {S3_MAX_OBJECT_BYTES} (5 GiB)"),
+        );
+        checks.check((1..=16).contains(&s3.parts_in_flight), "storage.s3.parts_in_flight", "must be between 1 and 16");
+        checks.check(s3.connect_timeout_ms > 0, "storage.s3.connect_timeout_ms", "must be positive");
+        checks.check(s3.read_timeout_ms > 0, "storage.s3.read_timeout_ms", "must be positive");
+        checks.check((1..=10).contains(&s3.max_attempts), "storage.s3.max_attempts", "must be between 1 and 10");
+        checks.check(
+            self.upload.max_file_bytes <= S3_MAX_OBJECT_BYTES,
+            "upload.max_file_bytes",
+            "must be at most 5 GiB with the s3 backend",
+        );
+    }
+
+    /// The effective settings as TOML, secrets redacted (`picshelf config`).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_sources(instance_dir: &Path) -> Sources {
+        Sources {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            instance_dir: instance_dir.to_path_buf(),
+        }
+    }
+
+    fn load(env: Environment, instance: &Path, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let overrides = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load_with_overrides(env, &repo_sources(instance), overrides)
+    }
+
+    fn empty_instance() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    /// The first key an `Invalid` error names.
+    fn invalid_key(result: Result<Settings, ConfigError>) -> String {
+        match result {
+            Err(e @ ConfigError::Invalid(_)) => e.keys()[0].to_owned(),
+            other => panic!("expected an invalid-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dev_runs_on_disk_with_defaults_and_no_instance_file() {
+        let instance = empty_instance();
+        let settings = load(Environment::Dev, instance.path(), &[]).unwrap();
+        assert_eq!(settings.environment, Environment::Dev);
+        assert_eq!(settings.storage.backend, Backend::Fs);
+        assert_eq!(settings.storage.fs.root, PathBuf::from("data/dev"));
+        assert_eq!(settings.server.host, "127.0.0.1");
+        assert_eq!(settings.server.port, 8000);
+        assert_eq!(settings.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn each_environment_file_names_its_own_bucket() {
+        let instance = empty_instance();
+        let bucket = |env| {
+            let creds = [
+                ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", "GK0123"),
+                ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", "s3cr3t"),
+                ("PICSHELF__SECURITY__DELETE_SECRET", "a-real-production-secret-of-some-length"),
+            ];
+            load(env, instance.path(), &creds).unwrap().storage.s3.bucket
+        };
+        assert_eq!(bucket(Environment::Dev), "picshelf-dev");
+        assert_eq!(bucket(Environment::Test), "picshelf-test");
+        assert_eq!(bucket(Environment::Prod), "picshelf-prod");
+    }
+
+    #[test]
+    fn layers_override_in_order_default_env_instance_variables() {
+        let instance = empty_instance();
+        std::fs::write(
+            instance.path().join("config.toml"),
+            "[server]\nport = 9100\nworkers = 3\n[upload]\nmax_files = 4\n",
+        )
+        .unwrap();
+        let settings = load(Environment::Test, instance.path(), &[("PICSHELF__SERVER__PORT", "9200")]).unwrap();
+        // default.toml
+        assert_eq!(settings.upload.max_pixels, 100_000_000);
+        // test.toml over default.toml
+        assert_eq!(settings.storage.fs.root, PathBuf::from("data/test"));
+        assert_eq!(settings.log.format, LogFormat::Json);
+        // instance file over both
+        assert_eq!(settings.server.workers, 3);
+        assert_eq!(settings.upload.max_files, 4);
+        // environment variable over everything
+        assert_eq!(settings.server.port, 9200);
+    }
+
+    #[test]
+    fn dev_and_test_refuse_the_prod_bucket() {
+        let instance = empty_instance();
+        for env in [Environment::Dev, Environment::Test] {
+            let result = load(
+                env,
+                instance.path(),
+                &[
+                    ("PICSHELF__STORAGE__BACKEND", "s3"),
+                    ("PICSHELF__STORAGE__S3__BUCKET", "picshelf-prod"),
+                    ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", "GK0123"),
+                    ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", "s3cr3t"),
+                ],
+            );
+            assert_eq!(invalid_key(result), "storage.s3.bucket");
+        }
+    }
+
+    #[test]
+    fn prod_refuses_a_dev_bucket_and_a_development_secret() {
+        let instance = empty_instance();
+        let creds = [
+            ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", "GK0123"),
+            ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", "s3cr3t"),
+        ];
+        let mut with_dev_bucket = creds.to_vec();
+        with_dev_bucket.push(("PICSHELF__SECURITY__DELETE_SECRET", "a-real-production-secret-of-some-length"));
+        with_dev_bucket.push(("PICSHELF__STORAGE__S3__BUCKET", "picshelf-dev"));
+        assert_eq!(invalid_key(load(Environment::Prod, instance.path(), &with_dev_bucket)), "storage.s3.bucket");
+
+        // prod.toml carries no secret at all.
+        assert_eq!(invalid_key(load(Environment::Prod, instance.path(), &creds)), "security.delete_secret");
+
+        let mut with_dev_secret = creds.to_vec();
+        with_dev_secret.push(("PICSHELF__SECURITY__DELETE_SECRET", "dev-only-insecure-delete-secret-0123456789"));
+        assert_eq!(invalid_key(load(Environment::Prod, instance.path(), &with_dev_secret)), "security.delete_secret");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let instance = empty_instance();
+        let err = load(Environment::Dev, instance.path(), &[("PICSHELF__SERVER__PORT", "eighty")]).unwrap_err();
+        assert!(err.to_string().contains("server.port"), "{err}");
+
+        let err = load(Environment::Dev, instance.path(), &[("PICSHELF__UPLOAD__MAX_FILES", "0")]).unwrap_err();
+        assert!(err.to_string().contains("upload.max_files"), "{err}");
+
+        std::fs::write(instance.path().join("config.toml"), "[upload]\nmax_file_byte = 5\n").unwrap();
+        let err = load(Environment::Dev, instance.path(), &[]).unwrap_err();
+        assert!(err.to_string().contains("max_file_byte"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_key_is_named_at_once() {
+        let instance = empty_instance();
+        let err = load(
+            Environment::Dev,
+            instance.path(),
+            &[
+                ("PICSHELF__UPLOAD__MAX_FILES", "0"),
+                ("PICSHELF__LOG__LEVEL", "loud"),
+                ("PICSHELF__SERVER__PUBLIC_URL", "x/"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.keys(), ["server.public_url", "upload.max_files", "log.level"]);
+    }
+
+    #[test]
+    fn log_levels_are_levels() {
+        for good in ["info", "WARN", "info,picshelf=debug", "aws_smithy_runtime=warn,debug"] {
+            assert!(is_log_filter(good), "{good}");
+        }
+        for bad in ["", "loud", "info,", "=debug", "picshelf=verbose"] {
+            assert!(!is_log_filter(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn s3_part_size_below_the_s3_minimum_is_refused() {
+        let instance = empty_instance();
+        let result = load(
+            Environment::Dev,
+            instance.path(),
+            &[
+                ("PICSHELF__STORAGE__BACKEND", "s3"),
+                ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", "GK0123"),
+                ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", "s3cr3t"),
+                ("PICSHELF__STORAGE__S3__PART_SIZE_BYTES", "1048576"),
+            ],
+        );
+        assert_eq!(invalid_key(result), "storage.s3.part_size_bytes");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_in_the_printed_settings() {
+        let instance = empty_instance();
+        let secret = "super-secret-value-that-must-not-leak-42";
+        let settings = load(
+            Environment::Dev,
+            instance.path(),
+            &[("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", secret), ("PICSHELF__SECURITY__DELETE_SECRET", secret)],
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains(secret));
+        let printed = settings.to_redacted_toml();
+        assert!(!printed.contains(secret));
+        assert!(printed.contains("[redacted]"));
+        assert!(printed.contains("picshelf-dev"));
+    }
+
+    #[test]
+    fn the_environment_name_is_checked() {
+        assert_eq!("prod".parse::<Environment>().unwrap(), Environment::Prod);
+        assert_eq!("Development".parse::<Environment>().unwrap(), Environment::Dev);
+        let err = "staging".parse::<Environment>().unwrap_err();
+        assert!(err.to_string().contains(ENV_VAR), "{err}");
+    }
+}

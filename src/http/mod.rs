@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by the routes: content negotiation, conditional and
+//! range requests, public URLs and request ids.
+
+pub mod conditional;
+pub mod negotiate;
+pub mod public_url;
+pub mod range;
+pub mod request_id;

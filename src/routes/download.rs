@@ -1,0 +1,150 @@
+//! `GET` and `HEAD /main/download/{id}`: the stored bytes with exact
+//! headers, single ranges and `If-None-Match`.
+
+use actix_web::body::SizedStream;
+use actix_web::http::header::{
+    self, CacheControl, CacheDirective, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+    HttpDate,
+};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use futures_util::StreamExt;
+
+use crate::error::ApiError;
+use crate::http::conditional::{if_range_allows, none_match_hits};
+use crate::http::range::{RangeDecision, decide};
+use crate::image::{ImageFormat, ImageId};
+use crate::state::AppState;
+use crate::storage::{ByteRange, DownloadBody, ObjectInfo, StoreError};
+
+/// Served images may be opened as documents: they get no power at all.
+pub const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox";
+
+/// The `{id}` of the path, or a 404 before storage is touched.
+pub fn path_id(req: &HttpRequest) -> Result<ImageId, ApiError> {
+    req.match_info().get("id").and_then(ImageId::parse).ok_or(ApiError::NotFound)
+}
+
+/// True when the query string has `name` as a key (`?download`, `?download=1`).
+fn query_has(req: &HttpRequest, name: &str) -> bool {
+    req.query_string().split('&').any(|pair| pair.split('=').next() == Some(name))
+}
+
+pub async fn download(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&req)?;
+    let headers = req.headers();
+    let is_head = req.method() == Method::HEAD;
+    let attachment = query_has(&req, "download");
+
+    // The common case, a plain GET, costs one storage round trip.
+    let needs_info_first =
+        is_head || headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::RANGE);
+    if !needs_info_first {
+        let object = state.store.get(&id, None).await?.ok_or(ApiError::NotFound)?;
+        return Ok(stream(
+            &state,
+            object_response(StatusCode::OK, &id, &object.info, attachment),
+            object.info.size,
+            object.body,
+        ));
+    }
+
+    let info = state.store.head(&id).await?.ok_or(ApiError::NotFound)?;
+    if none_match_hits(headers, &info.etag) {
+        let mut response = HttpResponse::NotModified();
+        validators(&mut response, &info);
+        return Ok(response.finish());
+    }
+    if is_head {
+        let mut response = object_response(StatusCode::OK, &id, &info, attachment);
+        return Ok(response.body(SizedStream::new(info.size, futures_util::stream::empty::<Result<_, StoreError>>())));
+    }
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let decision =
+        if if_range_allows(headers, &info.etag) { decide(range_header, info.size) } else { RangeDecision::Full };
+    match decision {
+        RangeDecision::Unsatisfiable => Err(ApiError::RangeNotSatisfiable { size: info.size }),
+        RangeDecision::Full => {
+            let object = state.store.get(&id, None).await?.ok_or(ApiError::NotFound)?;
+            Ok(stream(
+                &state,
+                object_response(StatusCode::OK, &id, &object.info, attachment),
+                object.info.size,
+                object.body,
+            ))
+        }
+        RangeDecision::Partial(range) => {
+            let object = state.store.get(&id, Some(range.clone())).await?.ok_or(ApiError::NotFound)?;
+            let mut response = object_response(StatusCode::PARTIAL_CONTENT, &id, &object.info, attachment);
+            response.insert_header((header::CONTENT_RANGE, content_range(&range, info.size)));
+            Ok(stream(&state, response, range_len(&range), object.body))
+        }
+    }
+}
+
+fn range_len(range: &ByteRange) -> u64 {
+    range.end() - range.start() + 1
+}
+
+fn content_range(range: &ByteRange, size: u64) -> String {
+    format!("bytes {}-{}/{size}", range.start(), range.end())
+}
+
+/// ETag, Last-Modified and caching: identical on 200, 206 and 304.
+fn validators(response: &mut HttpResponseBuilder, info: &ObjectInfo) {
+    response
+        .insert_header((header::ETAG, info.etag.clone()))
+        .insert_header((header::LAST_MODIFIED, HttpDate::from(info.last_modified)))
+        // An id never names other bytes: cache it for a year.
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(31_536_000),
+            CacheDirective::Extension("immutable".into(), None),
+        ]));
+}
+
+fn object_response(status: StatusCode, id: &ImageId, info: &ObjectInfo, attachment: bool) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    validators(&mut response, info);
+    response
+        .insert_header((header::CONTENT_TYPE, info.content_type.clone()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, IMAGE_CSP))
+        .insert_header(disposition(id, info, attachment));
+    response
+}
+
+/// `inline` or `attachment`, named after the upload but always with the
+/// extension of the real format (a PNG never saves as `.html`).
+fn disposition(id: &ImageId, info: &ObjectInfo, attachment: bool) -> ContentDisposition {
+    let extension = ImageFormat::from_mime_type(&info.content_type).map_or("bin", ImageFormat::extension);
+    let stem = info
+        .file_name
+        .as_deref()
+        .map(|name| name.rsplit_once('.').map_or(name, |(stem, _)| stem))
+        .filter(|stem| !stem.is_empty());
+    let ascii_name = format!("{id}.{extension}");
+    let mut parameters = vec![DispositionParam::Filename(ascii_name)];
+    if let Some(stem) = stem {
+        parameters.push(DispositionParam::FilenameExt(ExtendedValue {
+            charset: Charset::Ext("UTF-8".into()),
+            language_tag: None,
+            value: format!("{stem}.{extension}").into_bytes(),
+        }));
+    }
+    ContentDisposition {
+        disposition: if attachment { DispositionType::Attachment } else { DispositionType::Inline },
+        parameters,
+    }
+}
+
+fn stream(state: &AppState, mut response: HttpResponseBuilder, len: u64, body: DownloadBody) -> HttpResponse {
+    let sent = state.metrics.bytes_sent.clone();
+    let counted = body.inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            sent.inc_by(bytes.len() as u64);
+        }
+    });
+    response.body(SizedStream::new(len, counted))
+}

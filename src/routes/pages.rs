@@ -1,0 +1,166 @@
+//! Server-rendered HTML: the upload page, the page of one or more images,
+//! and error pages. Every page sets `<base href=".../main/">` from the proxy
+//! prefix, so all its links are relative and work under `/dev/` and `/test/`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective, HttpDate};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::http::public_url::base_path;
+use crate::image::{ImageFormat, ImageId};
+use crate::routes::static_files::version_of;
+use crate::state::AppState;
+
+/// Pages run only their own script and styles and talk only to their origin.
+pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'";
+
+struct Layout {
+    base: String,
+    css_version: &'static str,
+    js_version: &'static str,
+}
+
+impl Layout {
+    fn new(base_path: String) -> Self {
+        Self { base: base_path, css_version: version_of("app.css"), js_version: version_of("app.js") }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage<'a> {
+    layout: Layout,
+    max_file_bytes: u64,
+    max_file_size: String,
+    max_files: usize,
+    accept: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "view.html")]
+struct ViewPage {
+    layout: Layout,
+    images: Vec<ViewImage>,
+}
+
+struct ViewImage {
+    id: String,
+    size: String,
+    content_type: String,
+    dimensions: Option<String>,
+    uploaded: String,
+    file_name: Option<String>,
+    token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+    code: &'a str,
+}
+
+pub fn accepted_types() -> String {
+    ImageFormat::ALL.iter().map(|f| f.mime_type()).collect::<Vec<_>>().join(",")
+}
+
+/// "1.5 MiB"
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} bytes") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+fn html(
+    status: StatusCode,
+    page: Result<String, askama::Error>,
+    cache: CacheDirective,
+) -> Result<HttpResponse, ApiError> {
+    let body = page.map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header(CacheControl(vec![cache]))
+        .body(body))
+}
+
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let accept = accepted_types();
+    let page = IndexPage {
+        layout: Layout::new(base_path(&req)),
+        max_file_bytes: state.limits.max_file_bytes,
+        max_file_size: human_size(state.limits.max_file_bytes),
+        max_files: state.limits.max_files,
+        accept: &accept,
+    };
+    html(StatusCode::OK, page.render(), CacheDirective::NoCache)
+}
+
+/// `GET /main/view/{id}[,{id}...][?token={token}[,{token}...]]`
+pub async fn view(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let raw_ids = req.match_info().get("ids").unwrap_or_default();
+    let ids: Vec<ImageId> = raw_ids.split(',').map(ImageId::parse).collect::<Option<_>>().ok_or(ApiError::NotFound)?;
+    if ids.is_empty() || ids.len() > state.limits.max_files {
+        return Err(ApiError::NotFound);
+    }
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let tokens: Vec<&str> = query.get("token").map(|t| t.split(',').collect()).unwrap_or_default();
+
+    let mut images = Vec::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        let info = state.store.head(id).await?.ok_or(ApiError::NotFound)?;
+        // Only a token that really deletes this image is shown back.
+        let token = tokens.get(index).filter(|t| state.tokens.verify(id, t)).map(|t| t.to_string());
+        images.push(ViewImage {
+            id: id.to_string(),
+            size: human_size(info.size),
+            content_type: info.content_type,
+            dimensions: info.width.zip(info.height).map(|(w, h)| format!("{w} × {h}")),
+            uploaded: HttpDate::from(info.last_modified).to_string(),
+            file_name: info.file_name,
+            token,
+        });
+    }
+    let page = ViewPage { layout: Layout::new(base_path(&req)), images };
+    // A page showing delete tokens must not be cached anywhere.
+    let cache = if tokens.is_empty() { CacheDirective::NoCache } else { CacheDirective::NoStore };
+    html(StatusCode::OK, page.render(), cache)
+}
+
+pub fn error_page(status: StatusCode, error: &ErrorBody, base_path: &str) -> String {
+    let page = ErrorPage {
+        layout: Layout::new(base_path.to_owned()),
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message: &error.message,
+        code: error.code,
+    };
+    page.render().unwrap_or_else(|_| format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(25 * 1024 * 1024), "25.0 MiB");
+    }
+}

@@ -1,0 +1,146 @@
+//! `POST /main/upload`: multipart field `file`, one or more files.
+//!
+//! 201 with `Location` (the first file) and `{"files": [...]}`; a browser
+//! form post gets a 303 to the page of the new images instead. A request
+//! either stores all its files or none.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::http::negotiate::wants_html;
+use crate::http::public_url::base_url;
+use crate::metrics::InFlight;
+use crate::state::AppState;
+use crate::upload::{Batch, Ingested, ingest, multipart_error, skip_field};
+
+/// Form fields that are not files, per request, beyond which the request is refused.
+const MAX_OTHER_FIELDS: usize = 16;
+
+#[derive(Debug, Serialize)]
+pub struct UploadedFile {
+    pub id: String,
+    pub url: String,
+    pub size: u64,
+    pub content_type: &'static str,
+    pub width: u64,
+    pub height: u64,
+    pub sha256: String,
+    pub delete_token: String,
+    pub file_name: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UploadResponse {
+    pub files: Vec<UploadedFile>,
+}
+
+pub async fn upload(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let _in_flight = InFlight::enter(&state.metrics.uploads_in_flight);
+    refuse_oversized_request(&req, &state)?;
+
+    let mut batch = Batch::new(state.store.clone());
+    match receive_files(&req, payload, &state, &mut batch).await {
+        Ok(()) => {}
+        Err(e) => {
+            batch.roll_back().await;
+            return Err(e);
+        }
+    }
+    let files = batch.commit();
+    state.metrics.images_stored.inc_by(files.len() as u64);
+    state.metrics.bytes_received.inc_by(files.iter().map(|f| f.stored.size).sum());
+    for file in &files {
+        tracing::info!(id = %file.id, size = file.stored.size, content_type = file.info.format.mime_type(), "image stored");
+    }
+
+    if wants_html(req.headers()) {
+        return Ok(see_the_images(&files, &state));
+    }
+    let base = base_url(&req);
+    let body = UploadResponse { files: files.iter().map(|f| describe(f, &base, &state)).collect() };
+    let location = body.files.first().map(|f| f.url.clone()).unwrap_or_default();
+    Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(body))
+}
+
+/// A `Content-Length` beyond the request limit is refused before any byte is read.
+fn refuse_oversized_request(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let limit = state.limits.max_request_bytes;
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(ApiError::too_large(
+            "request_too_large",
+            format!("the request body of {length} bytes is larger than the limit of {limit} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn receive_files(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    batch: &mut Batch,
+) -> Result<(), ApiError> {
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut other_fields = 0;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(multipart_error)?;
+        if field.name() != Some("file") {
+            other_fields += 1;
+            if other_fields > MAX_OTHER_FIELDS {
+                return Err(ApiError::bad_request("too_many_fields", "the form has too many fields"));
+            }
+            skip_field(&mut field).await?;
+            continue;
+        }
+        if batch.len() == state.limits.max_files {
+            return Err(ApiError::too_large(
+                "too_many_files",
+                format!("at most {} files may be uploaded in one request", state.limits.max_files),
+            ));
+        }
+        batch.push(ingest(&mut field, state).await?);
+    }
+    if batch.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_file",
+            "the form has no file: send the image in a field named \"file\"",
+        ));
+    }
+    Ok(())
+}
+
+fn describe(file: &Ingested, base: &str, state: &AppState) -> UploadedFile {
+    UploadedFile {
+        id: file.id.to_string(),
+        url: format!("{base}/main/download/{}", file.id),
+        size: file.stored.size,
+        content_type: file.info.format.mime_type(),
+        width: file.info.width,
+        height: file.info.height,
+        sha256: file.stored.sha256.clone(),
+        delete_token: state.tokens.issue(&file.id),
+        file_name: file.file_name.clone(),
+        message: format!("upload success, filename is {}", file.id),
+    }
+}
+
+/// Post/Redirect/Get for a form post without JavaScript: the page of the new
+/// images, with their delete tokens (only the uploader ever sees this URL).
+fn see_the_images(files: &[Ingested], state: &AppState) -> HttpResponse {
+    let ids: Vec<String> = files.iter().map(|f| f.id.to_string()).collect();
+    let tokens: Vec<String> = files.iter().map(|f| state.tokens.issue(&f.id)).collect();
+    // Relative to /main/upload, so it also holds behind a proxy prefix.
+    let location = format!("view/{}?token={}", ids.join(","), tokens.join(","));
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}

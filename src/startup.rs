@@ -1,0 +1,98 @@
+//! Builds the application: storage, state, listener and server. Binding
+//! happens here, so `server.port = 0` gives a free port (tests use it).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::delete_token::DeleteTokens;
+use crate::http::{negotiate, request_id};
+use crate::image::{IdGenerator, UuidV7Generator};
+use crate::metrics::{self, Metrics};
+use crate::routes;
+use crate::state::AppState;
+use crate::storage::{self, ImageStore, instrumented::InstrumentedStore};
+
+/// How long background storage cleanup may take after the server stopped.
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Arc<dyn ImageStore>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Arc::new(UuidV7Generator)).await
+    }
+
+    /// As [`Application::build`], with the generator of new image ids given (tests).
+    pub async fn build_with(settings: Settings, ids: Arc<dyn IdGenerator>) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let backend = storage::open(&settings.storage).await.context("cannot open storage")?;
+        let store: Arc<dyn ImageStore> = Arc::new(InstrumentedStore::new(backend, metrics.clone()));
+        let state = web::Data::new(AppState {
+            environment: settings.environment,
+            store: store.clone(),
+            ids,
+            tokens: DeleteTokens::new(settings.security.delete_secret.clone()),
+            metrics,
+            limits: settings.upload.clone(),
+            public_url: settings.server.public_url.clone(),
+        });
+
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener =
+            TcpListener::bind(address).with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
+        let port = listener.local_addr()?.port();
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+                .wrap(from_fn(negotiate::html_errors))
+                .wrap(from_fn(metrics::record_requests))
+                .wrap(TracingLogger::<request_id::RequestSpan>::new())
+                .wrap(from_fn(request_id::assign))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        tracing::info!(
+            environment = %settings.environment,
+            backend = ?settings.storage.backend,
+            address = %format!("{}:{port}", address.0),
+            "picshelf listening"
+        );
+        Ok(Self { port, server: server.run(), store })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully from elsewhere (tests); SIGTERM and Ctrl-C do the same.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped; in-flight requests get `server.shutdown_timeout_secs`,
+    /// then background storage cleanup gets a little more.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.store.drain(CLEANUP_GRACE).await;
+        tracing::info!("picshelf stopped");
+        result
+    }
+}

@@ -1,0 +1,289 @@
+//! Local-disk storage, the embedded default.
+//!
+//! Layout under the root:
+//! ```text
+//! objects/<last two hex digits of the id>/<id>/data        the bytes
+//! objects/<last two hex digits of the id>/<id>/meta.json   type, size, sha256, file name
+//! tmp/                                                      uploads in progress, deletions
+//! ```
+//! An upload is written into its own directory under `tmp/`, fsynced, and
+//! renamed into `objects/` in one step, so readers see the whole object or
+//! nothing. A failed or dropped upload removes its temp directory.
+
+use std::io::{ErrorKind, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::fs;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio_util::io::ReaderStream;
+
+use super::{
+    ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, UploadBody,
+    etag_for,
+};
+use crate::image::ImageId;
+
+const WRITE_BUFFER: usize = 256 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+/// Temp entries older than this are leftovers of a crash and are removed at startup.
+const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    content_type: String,
+    size: u64,
+    sha256: String,
+    file_name: Option<String>,
+    width: Option<u64>,
+    height: Option<u64>,
+}
+
+pub struct FsStore {
+    objects: PathBuf,
+    tmp: PathBuf,
+}
+
+fn io_error(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::unavailable(context, e)
+}
+
+impl FsStore {
+    /// Creates the directory layout if needed and clears stale temp entries.
+    pub async fn open(root: &Path) -> std::io::Result<Self> {
+        let store = Self { objects: root.join("objects"), tmp: root.join("tmp") };
+        fs::create_dir_all(&store.objects).await?;
+        fs::create_dir_all(&store.tmp).await?;
+        store.remove_stale_tmp().await?;
+        Ok(store)
+    }
+
+    async fn remove_stale_tmp(&self) -> std::io::Result<()> {
+        let mut entries = fs::read_dir(&self.tmp).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let age = entry.metadata().await?.modified()?.elapsed().unwrap_or_default();
+            if age > STALE_TMP_AGE {
+                remove_entry(&entry.path()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn object_dir(&self, id: &ImageId) -> PathBuf {
+        let text = id.to_string();
+        self.objects.join(&text[ImageId::LEN - 2..]).join(text)
+    }
+
+    fn fresh_tmp_path(&self, label: &str, id: &ImageId) -> PathBuf {
+        self.tmp.join(format!("{label}-{id}-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    async fn read_meta(&self, dir: &Path) -> Result<Option<Meta>, StoreError> {
+        match fs::read(dir.join("meta.json")).await {
+            Ok(raw) => serde_json::from_slice(&raw)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display()))),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // "No such image" only if the store itself is there.
+                self.check_objects_dir().await?;
+                Ok(None)
+            }
+            Err(e) => Err(StoreError::unavailable("reading object metadata", e)),
+        }
+    }
+
+    async fn check_objects_dir(&self) -> Result<(), StoreError> {
+        let is_dir = fs::metadata(&self.objects).await.map_err(io_error("storage directory"))?.is_dir();
+        if is_dir {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable(
+                "storage directory",
+                std::io::Error::new(ErrorKind::NotADirectory, self.objects.display().to_string()),
+            ))
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl ImageStore for FsStore {
+    async fn put(&self, object: &NewObject, mut body: UploadBody<'_>) -> Result<StoredObject, StoreError> {
+        let staging = TempDir::create(self.fresh_tmp_path("upload", &object.id)).await?;
+        let file = fs::File::create(staging.path().join("data")).await.map_err(io_error("creating temp file"))?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut hash = HashingCounter::default();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            hash.update(&chunk);
+            writer.write_all(&chunk).await.map_err(io_error("writing temp file"))?;
+        }
+        writer.flush().await.map_err(io_error("writing temp file"))?;
+        writer.into_inner().sync_all().await.map_err(io_error("syncing temp file"))?;
+
+        let (sha256, size) = hash.finish();
+        let meta = Meta {
+            content_type: object.format.mime_type().to_owned(),
+            size,
+            sha256: sha256.clone(),
+            file_name: object.file_name.clone(),
+            width: Some(object.width),
+            height: Some(object.height),
+        };
+        let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut meta_file =
+            fs::File::create(staging.path().join("meta.json")).await.map_err(io_error("creating metadata file"))?;
+        meta_file.write_all(&meta_json).await.map_err(io_error("writing metadata file"))?;
+        meta_file.sync_all().await.map_err(io_error("syncing metadata file"))?;
+        sync_dir(staging.path()).await?;
+
+        let target = self.object_dir(&object.id);
+        let shard = target.parent().expect("object directories live in a shard directory");
+        fs::create_dir_all(shard).await.map_err(io_error("creating shard directory"))?;
+        // Only an injected id generator can reuse an id; the new upload replaces the old one.
+        if fs::try_exists(&target).await.map_err(io_error("checking object directory"))? {
+            self.delete(&object.id).await?;
+        }
+        fs::rename(staging.path(), &target).await.map_err(io_error("publishing object"))?;
+        staging.disarm();
+        sync_dir(shard).await?;
+        Ok(StoredObject { size, sha256 })
+    }
+
+    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
+        let dir = self.object_dir(id);
+        let Some(info) = self.head(id).await? else { return Ok(None) };
+        // Deletion renames the directory away; a file opened before that stays readable.
+        let mut file = match fs::File::open(dir.join("data")).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::unavailable("opening object", e)),
+        };
+        let (start, len) = match &range {
+            Some(r) => (*r.start(), r.end() - r.start() + 1),
+            None => (0, info.size),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await.map_err(io_error("seeking in object"))?;
+        }
+        let body = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
+            .map_err(|e| StoreError::unavailable("reading object", e))
+            .boxed();
+        Ok(Some(Object { info, body }))
+    }
+
+    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
+        let dir = self.object_dir(id);
+        let Some(meta) = self.read_meta(&dir).await? else { return Ok(None) };
+        let stat = match fs::metadata(dir.join("data")).await {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::unavailable("reading object size", e)),
+        };
+        if stat.len() != meta.size {
+            return Err(StoreError::Corrupt(format!(
+                "{}: {} bytes on disk, {} in metadata",
+                dir.display(),
+                stat.len(),
+                meta.size
+            )));
+        }
+        Ok(Some(ObjectInfo {
+            size: meta.size,
+            content_type: meta.content_type,
+            etag: etag_for(&meta.sha256),
+            last_modified: stat.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            file_name: meta.file_name,
+            width: meta.width,
+            height: meta.height,
+        }))
+    }
+
+    async fn delete(&self, id: &ImageId) -> Result<bool, StoreError> {
+        let target = self.object_dir(id);
+        let doomed = self.fresh_tmp_path("deleted", id);
+        match fs::rename(&target, &doomed).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.check_objects_dir().await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(StoreError::unavailable("deleting object", e)),
+        }
+        if let Some(shard) = target.parent() {
+            sync_dir(shard).await?;
+        }
+        remove_entry(&doomed).await.map_err(io_error("removing deleted object"))?;
+        Ok(true)
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        self.check_objects_dir().await?;
+        let probe = self.tmp.join(format!("ready-{}", uuid::Uuid::new_v4().simple()));
+        fs::write(&probe, b"ok").await.map_err(io_error("writing to storage directory"))?;
+        fs::remove_file(&probe).await.map_err(io_error("writing to storage directory"))?;
+        Ok(())
+    }
+
+    fn drain(&self, _timeout: Duration) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+        .await
+        .map_err(|e| StoreError::unavailable("syncing directory", e))?
+        .map_err(|e| StoreError::unavailable("syncing directory", e))
+}
+
+async fn remove_entry(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path).await {
+        Ok(stat) if stat.is_dir() => fs::remove_dir_all(path).await,
+        Ok(_) => fs::remove_file(path).await,
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A directory under `tmp/` that is removed unless disarmed (after its rename).
+struct TempDir {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempDir {
+    async fn create(path: PathBuf) -> Result<Self, StoreError> {
+        fs::create_dir(&path).await.map_err(io_error("creating temp directory"))?;
+        Ok(Self { path, armed: true })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let path = std::mem::take(&mut self.path);
+        let remove = move || {
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove an abandoned upload");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
+}

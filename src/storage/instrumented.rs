@@ -1,0 +1,79 @@
+//! A decorator that records every storage call in the metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, UploadBody};
+use crate::image::ImageId;
+use crate::metrics::Metrics;
+
+pub struct InstrumentedStore {
+    inner: Arc<dyn ImageStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl InstrumentedStore {
+    pub fn new(inner: Arc<dyn ImageStore>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn record<T>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, StoreError>,
+        found: impl Fn(&T) -> bool,
+    ) {
+        let outcome = match result {
+            Ok(value) if found(value) => "ok",
+            Ok(_) => "not_found",
+            Err(StoreError::Body(_)) => "client_error",
+            Err(_) => "error",
+        };
+        self.metrics.observe_storage(operation, outcome, started.elapsed().as_secs_f64());
+    }
+}
+
+#[async_trait(?Send)]
+impl ImageStore for InstrumentedStore {
+    async fn put(&self, object: &NewObject, body: UploadBody<'_>) -> Result<StoredObject, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.put(object, body).await;
+        self.record("put", started, &result, |_| true);
+        result
+    }
+
+    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.get(id, range).await;
+        self.record("get", started, &result, Option::is_some);
+        result
+    }
+
+    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.head(id).await;
+        self.record("head", started, &result, Option::is_some);
+        result
+    }
+
+    async fn delete(&self, id: &ImageId) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.delete(id).await;
+        self.record("delete", started, &result, |deleted| *deleted);
+        result
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.inner.check_ready().await;
+        self.record("ready", started, &result, |_| true);
+        result
+    }
+
+    fn drain(&self, timeout: Duration) -> futures_util::future::BoxFuture<'static, ()> {
+        self.inner.drain(timeout)
+    }
+}

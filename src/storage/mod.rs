@@ -1,0 +1,146 @@
+//! One storage trait, two real backends: [`fs::FsStore`] (the embedded
+//! default) and [`s3::S3Store`] (any S3-compatible object store).
+//!
+//! Every backend upholds the same contract: `put` streams with bounded memory
+//! and an object appears under its id complete or not at all; a failing or
+//! dropped `put` leaves nothing behind.
+
+pub mod fs;
+mod hashing;
+pub mod instrumented;
+pub mod s3;
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, LocalBoxStream};
+
+use crate::config::{Backend, StorageSettings};
+use crate::image::{ImageFormat, ImageId};
+
+pub use hashing::HashingCounter;
+
+/// Why the body handed to [`ImageStore::put`] stopped yielding bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the upload ended before the file was complete: {0}")]
+    Incomplete(String),
+}
+
+/// The bytes of an upload, as they arrive. Not `Send`: it may wrap a multipart field.
+pub type UploadBody<'a> = LocalBoxStream<'a, Result<Bytes, BodyError>>;
+
+/// The bytes of a stored object, as they are read.
+pub type DownloadBody = BoxStream<'static, Result<Bytes, StoreError>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The body stream failed; nothing was stored.
+    #[error("upload body failed: {0}")]
+    Body(#[from] BodyError),
+    /// The store could not be reached or refused the request.
+    #[error("storage unavailable: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store answered with something that makes no sense (a bug or corruption).
+    #[error("storage inconsistency: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable { context: context.into(), source: Box::new(source) }
+    }
+}
+
+/// What the uploader tells the store about a new object.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub id: ImageId,
+    /// Sniffed from the bytes, never taken from the client.
+    pub format: ImageFormat,
+    /// The client's file name, kept as metadata only (never used to build paths or types).
+    pub file_name: Option<String>,
+    pub width: u64,
+    pub height: u64,
+}
+
+/// What `put` reports once the object is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+impl StoredObject {
+    /// The strong entity tag every backend serves: the quoted SHA-256.
+    pub fn etag(&self) -> String {
+        etag_for(&self.sha256)
+    }
+}
+
+pub fn etag_for(sha256: &str) -> String {
+    format!("\"{sha256}\"")
+}
+
+/// What is known about a stored object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub content_type: String,
+    /// A strong entity tag, quoted.
+    pub etag: String,
+    pub last_modified: SystemTime,
+    pub file_name: Option<String>,
+    /// Pixel dimensions, when the store kept them.
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+}
+
+/// A byte range, inclusive on both ends, already checked against the object size.
+pub type ByteRange = RangeInclusive<u64>;
+
+pub struct Object {
+    pub info: ObjectInfo,
+    /// The whole object, or exactly the requested range.
+    pub body: DownloadBody,
+}
+
+#[async_trait(?Send)]
+pub trait ImageStore: Send + Sync {
+    /// Streams `body` into a new object. On any error, and when the returned
+    /// future is dropped, nothing is left behind.
+    async fn put(&self, object: &NewObject, body: UploadBody<'_>) -> Result<StoredObject, StoreError>;
+
+    /// Opens an object, or a range of it. `None` when there is no such object.
+    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError>;
+
+    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError>;
+
+    /// Deletes an object; `false` when there was none.
+    async fn delete(&self, id: &ImageId) -> Result<bool, StoreError>;
+
+    /// Succeeds when the store can serve requests (readiness probe).
+    async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// Resolves once background cleanup (multipart aborts, staging deletes)
+    /// has finished, or after `timeout`. Called when the server stops.
+    fn drain(&self, timeout: std::time::Duration) -> futures_util::future::BoxFuture<'static, ()>;
+}
+
+/// Opens the configured backend, once, at startup.
+pub async fn open(settings: &StorageSettings) -> anyhow::Result<Arc<dyn ImageStore>> {
+    Ok(match settings.backend {
+        Backend::Fs => Arc::new(fs::FsStore::open(&settings.fs.root).await?),
+        Backend::S3 => Arc::new(s3::S3Store::new(&settings.s3)?),
+    })
+}

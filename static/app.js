@@ -1,0 +1,2 @@
+// picshelf page script: progressive enhancement of the upload form.
+"use strict";

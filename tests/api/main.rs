@@ -1,0 +1,14 @@
+//! API tests: the app on port 0, driven over HTTP, every storage behaviour
+//! against the disk backend and against a real Garage server.
+
+mod helpers;
+
+mod bad_input;
+mod delete;
+mod download;
+mod health_and_metrics;
+mod limits;
+mod pages;
+mod process;
+mod storage_failures;
+mod upload;

@@ -1,0 +1,392 @@
+//! The real `picshelf` binary as operators run it: startup errors, secrets
+//! in logs and printed settings, graceful shutdown, and memory that stays
+//! flat during a large streamed upload.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::raw_http::{self, multipart_body, read_response};
+use crate::helpers::{Expected, Storage, garage, images, repo_root};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_picshelf");
+const BOUNDARY: &str = "picshelf-process-boundary";
+
+/// The binary with the repository's config and an empty instance directory.
+fn command(env: &str, vars: &[(&str, String)]) -> (Command, tempfile::TempDir) {
+    let instance = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PICSHELF_ENV", env)
+        .env("PICSHELF_CONFIG_DIR", repo_root().join("config"))
+        .env("PICSHELF_INSTANCE_DIR", instance.path())
+        .current_dir(instance.path());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    (command, instance)
+}
+
+/// Runs `command` to completion, killing it (and failing) if it outlives `limit`.
+fn output_within(command: &mut Command, limit: Duration) -> std::process::Output {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("picshelf runs");
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = done_tx.send(());
+        output
+    });
+    if done_rx.recv_timeout(limit).is_err() {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+        panic!("picshelf {:?} did not finish within {limit:?}", command.get_args().collect::<Vec<_>>());
+    }
+    waiter.join().expect("waiter").expect("output")
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+    _instance: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(env: &str, vars: &[(&str, String)]) -> Self {
+        let mut vars = vars.to_vec();
+        vars.push(("PICSHELF__SERVER__PORT", "0".into()));
+        vars.push(("PICSHELF__SERVER__WORKERS", "1".into()));
+        vars.push(("PICSHELF__LOG__FORMAT", "json".into()));
+        if !vars.iter().any(|(k, _)| *k == "RUST_LOG") {
+            vars.push(("PICSHELF__LOG__LEVEL", "info".into()));
+        }
+        let (mut command, instance) = command(env, &vars);
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("picshelf starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            let port_tx = port_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if line.contains("picshelf listening") {
+                        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                        if let Some(port) =
+                            log["address"].as_str().and_then(|a| a.rsplit(':').next()?.parse::<u16>().ok())
+                        {
+                            let _ = port_tx.send(port);
+                        }
+                    }
+                    let mut all = output.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            });
+        }
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("picshelf did not start:\n{}", output.lock().unwrap()));
+        Self { child, port, output, _instance: instance }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    fn sigterm(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "picshelf did not exit:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Peak and current resident memory of the process, in KiB.
+    fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in /proc status"))
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+}
+
+fn s3_vars(bucket: &str, secret: &str) -> Vec<(&'static str, String)> {
+    let g = garage::garage();
+    vec![
+        ("PICSHELF__STORAGE__BACKEND", "s3".into()),
+        ("PICSHELF__STORAGE__S3__BUCKET", bucket.into()),
+        ("PICSHELF__STORAGE__S3__ENDPOINT", g.s3_endpoint.clone()),
+        ("PICSHELF__STORAGE__S3__REGION", garage::REGION.into()),
+        ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", g.access_key_id.clone()),
+        ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", secret.into()),
+        ("PICSHELF__STORAGE__S3__PART_SIZE_BYTES", (5 * 1024 * 1024).to_string()),
+        ("PICSHELF__STORAGE__S3__PARTS_IN_FLIGHT", "2".into()),
+    ]
+}
+
+fn fs_vars(root: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![("PICSHELF__STORAGE__BACKEND", "fs".into()), ("PICSHELF__STORAGE__FS__ROOT", root.display().to_string())]
+}
+
+fn upload_form(file: Vec<u8>) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(file).file_name("a.png").mime_str("image/png").unwrap())
+}
+
+#[test]
+fn bad_settings_stop_startup_with_the_key_named() {
+    for (env, vars, key) in [
+        ("test", vec![("PICSHELF__UPLOAD__MAX_FILES", "0".to_owned())], "upload.max_files"),
+        ("test", vec![("PICSHELF__SERVER__PORT", "eighty".to_owned())], "server.port"),
+        ("dev", vec![("PICSHELF__LOG__LEVEL", "loud!!".to_owned())], "log.level"),
+        // dev can never be pointed at the prod bucket, even by mistake.
+        (
+            "dev",
+            vec![
+                ("PICSHELF__STORAGE__BACKEND", "s3".to_owned()),
+                ("PICSHELF__STORAGE__S3__BUCKET", "picshelf-prod".to_owned()),
+                ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", "GK00".to_owned()),
+                ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", "s".to_owned()),
+            ],
+            "storage.s3.bucket",
+        ),
+        (
+            "prod",
+            vec![
+                ("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", "GK00".to_owned()),
+                ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", "s".to_owned()),
+            ],
+            "security.delete_secret",
+        ),
+        ("staging", vec![], "PICSHELF_ENV"),
+    ] {
+        let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let (mut command, _instance) = command(env, &vars);
+        let output = output_within(&mut command, Duration::from_secs(20));
+        assert_eq!(output.status.code(), Some(2), "{env} {vars:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{key} not named in: {stderr}");
+    }
+}
+
+#[test]
+fn the_config_command_prints_effective_settings_with_secrets_redacted() {
+    let secret = "config-secret-d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6";
+    let (mut command, _instance) = command(
+        "dev",
+        &[
+            ("PICSHELF__SECURITY__DELETE_SECRET", secret.to_owned()),
+            ("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", secret.to_owned()),
+            ("PICSHELF__SERVER__PORT", "9123".to_owned()),
+        ],
+    );
+    let output = output_within(command.arg("config"), Duration::from_secs(20));
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(!printed.contains(secret), "{printed}");
+    assert!(printed.contains("delete_secret = \"[redacted]\""), "{printed}");
+    assert!(printed.contains("port = 9123"), "{printed}");
+    assert!(printed.contains("environment = \"dev\""), "{printed}");
+    assert!(printed.contains("bucket = \"picshelf-dev\""), "{printed}");
+}
+
+/// Secrets pass through settings, the S3 client, failing S3 calls and error
+/// responses; none of them may print one, even at debug level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_logs_even_at_debug_level() {
+    let bucket = garage::garage().create_bucket().await;
+    let wrong_secret = "leaky-secret-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let delete_secret = "delete-secret-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d";
+    let mut vars = s3_vars(&bucket, wrong_secret);
+    vars.push(("PICSHELF__SECURITY__DELETE_SECRET", delete_secret.into()));
+    vars.push(("RUST_LOG", "debug".into()));
+    let running = Running::start("test", &vars);
+    let client = reqwest::Client::new();
+
+    let upload =
+        client.post(running.url("/main/upload")).multipart(upload_form(images::png(4, 4))).send().await.unwrap();
+    assert_eq!(upload.status(), 503, "the store refuses the wrong secret");
+    let upload_body = upload.text().await.unwrap();
+    let ready = client.get(running.url("/readyz")).send().await.unwrap().text().await.unwrap();
+    let delete = client
+        .delete(running.url("/main/download/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"))
+        .header("X-Delete-Token", "0123")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let logs = running.output();
+    assert!(logs.contains("storage unavailable"), "the failure is logged with its cause:\n{logs}");
+    for secret in [wrong_secret, delete_secret] {
+        for (what, text) in
+            [("logs", &logs), ("upload body", &upload_body), ("readyz body", &ready), ("delete body", &delete)]
+        {
+            assert!(!text.contains(secret), "{what} contain a secret");
+        }
+    }
+}
+
+/// SIGTERM while an upload is arriving: the server stops taking new work but
+/// lets the upload finish (shutdown_timeout_secs = 30 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_upload_finish() {
+    let root = tempfile::tempdir().unwrap();
+    let mut running = Running::start("test", &fs_vars(root.path()));
+    let file = images::big_png(3 * 1024 * 1024, 800, 600, 21);
+    let (start, body, end) = multipart_body(BOUNDARY, &file);
+    let total = start.len() + body.len() + end.len();
+
+    let mut stream = raw_http::connect(running.port).await;
+    let head = format!(
+        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
+    );
+    raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
+    raw_http::send(&mut stream, &start).await.unwrap();
+    raw_http::send(&mut stream, &body[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    running.sigterm();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    raw_http::send(&mut stream, &body[body.len() / 2..]).await.unwrap();
+    raw_http::send(&mut stream, &end).await.unwrap();
+
+    let response = read_response(&mut stream, Duration::from_secs(30)).await.expect("the upload is answered");
+    assert_eq!(response.status, 201, "{response:?}");
+    let status = running.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "clean exit: {status:?}\n{}", running.output());
+    let stored: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    let id = stored["files"][0]["id"].as_str().unwrap();
+    let audit = Storage::Fs { root: root.path().to_path_buf(), _dir: tempfile::tempdir().unwrap() };
+    crate::helpers::audit::assert_stores(&audit, &[Expected::new(id, &file, "image/png", Some("x.png"), 800, 600)])
+        .await;
+}
+
+/// SIGTERM with an upload that stalls past the shutdown timeout: the upload
+/// is dropped and its S3 multipart upload aborted before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_past_the_timeout_aborts_a_stalled_upload_cleanly() {
+    let bucket = garage::garage().create_bucket().await;
+    let mut vars = s3_vars(&bucket, &garage::garage().secret_access_key);
+    vars.push(("PICSHELF__SERVER__SHUTDOWN_TIMEOUT_SECS", "1".into()));
+    let mut running = Running::start("test", &vars);
+    let file = images::big_png(20 * 1024 * 1024, 3000, 2000, 22);
+    let (start, body, end) = multipart_body(BOUNDARY, &file);
+    let total = start.len() + body.len() + end.len();
+
+    let mut stream = raw_http::connect(running.port).await;
+    let head = format!(
+        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
+    );
+    raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
+    raw_http::send(&mut stream, &start).await.unwrap();
+    // Past the first 5 MiB part: a multipart upload is open on the store.
+    raw_http::send(&mut stream, &body[..12 * 1024 * 1024]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    running.sigterm();
+    let status = running.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "clean exit: {status:?}\n{}", running.output());
+    stream.shutdown().await.ok();
+    crate::helpers::audit::assert_stores(&Storage::S3 { bucket }, &[]).await;
+}
+
+/// A 256 MiB upload through each backend: peak memory grows by a small,
+/// fixed amount (S3: at most three 5 MiB parts), not by the file size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_during_a_large_streamed_upload() {
+    const SIZE: usize = 256 * 1024 * 1024;
+    const ALLOWED_GROWTH_KIB: u64 = 64 * 1024;
+    let bucket = garage::garage().create_bucket().await;
+    let root = tempfile::tempdir().unwrap();
+    for (name, vars) in [("fs", fs_vars(root.path())), ("s3", s3_vars(&bucket, &garage::garage().secret_access_key))] {
+        let mut vars = vars;
+        vars.push(("PICSHELF__UPLOAD__MAX_FILE_BYTES", (SIZE * 2).to_string()));
+        vars.push(("PICSHELF__UPLOAD__MAX_REQUEST_BYTES", (SIZE * 2).to_string()));
+        let running = Running::start("test", &vars);
+        let client = reqwest::Client::new();
+        // Warm up: the first request allocates what every request needs.
+        let warm =
+            client.post(running.url("/main/upload")).multipart(upload_form(images::png(64, 64))).send().await.unwrap();
+        assert_eq!(warm.status(), 201);
+        let (_, baseline) = running.memory_kib();
+
+        // Streamed from a generator: the test does not hold the file either.
+        let header = images::png_header(4000, 3000);
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        let chunks: Vec<Vec<u8>> = std::iter::once(header.clone())
+            .chain((0..(SIZE - header.len()) / (1 << 20)).map(|n| images::noise(1 << 20, n as u64 + 1)))
+            .collect::<Vec<_>>();
+        for chunk in &chunks {
+            sha2::Digest::update(&mut hasher, chunk);
+        }
+        let expected_sha = hex::encode(sha2::Digest::finalize(hasher));
+        let length: usize = chunks.iter().map(Vec::len).sum();
+        let body =
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)));
+        let part = reqwest::multipart::Part::stream_with_length(body, length as u64)
+            .file_name("huge.png")
+            .mime_str("image/png")
+            .unwrap();
+        let response = client
+            .post(running.url("/main/upload"))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{name}: {}", response.text().await.unwrap_or_default());
+        let stored: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(stored["files"][0]["sha256"], expected_sha, "{name}");
+
+        let (peak, _) = running.memory_kib();
+        let growth = peak.saturating_sub(baseline);
+        eprintln!(
+            "{name}: baseline {baseline} KiB, peak {peak} KiB, growth {growth} KiB for a {} MiB upload",
+            SIZE >> 20
+        );
+        assert!(
+            growth < ALLOWED_GROWTH_KIB,
+            "{name}: peak memory grew by {growth} KiB during a {} MiB upload",
+            SIZE >> 20
+        );
+    }
+}
