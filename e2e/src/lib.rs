@@ -1,0 +1,152 @@
+//! What the e2e tests share: the target (from environment variables only),
+//! an HTTP client, generated images, and a read-only S3 view of the buckets.
+//!
+//! Environment:
+//! - `E2E_BASE_URL`: the proxy, e.g. `http://127.0.0.1:18080` or `http://nginx:80`;
+//! - `E2E_S3_ENDPOINT`, `E2E_S3_REGION`, `E2E_S3_ACCESS_KEY_ID`,
+//!   `E2E_S3_SECRET_ACCESS_KEY`: a key that can read the three buckets;
+//! - `E2E_BUCKET_PROD`, `E2E_BUCKET_DEV`, `E2E_BUCKET_TEST`;
+//! - `E2E_MAX_REQUEST_BYTES`: the body limit of proxy and app (default 104857600).
+
+use std::time::Duration;
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use sha2::{Digest, Sha256};
+
+pub struct Target {
+    pub base_url: String,
+    pub buckets: [(&'static str, String); 3],
+    pub max_request_bytes: u64,
+    s3: aws_sdk_s3::Client,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: the e2e suite needs its target (see e2e/README.md)"))
+}
+
+impl Target {
+    pub fn from_env() -> Self {
+        let credentials =
+            Credentials::new(var("E2E_S3_ACCESS_KEY_ID"), var("E2E_S3_SECRET_ACCESS_KEY"), None, None, "e2e");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(var("E2E_S3_ENDPOINT"))
+            .region(Region::new(var("E2E_S3_REGION")))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Self {
+            base_url: var("E2E_BASE_URL").trim_end_matches('/').to_owned(),
+            buckets: [("", var("E2E_BUCKET_PROD")), ("/dev", var("E2E_BUCKET_DEV")), ("/test", var("E2E_BUCKET_TEST"))],
+            max_request_bytes: std::env::var("E2E_MAX_REQUEST_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(104_857_600),
+            s3: aws_sdk_s3::Client::from_conf(config),
+        }
+    }
+
+    /// `base_url` + environment prefix (`""`, `/dev`, `/test`) + `path`.
+    pub fn url(&self, prefix: &str, path: &str) -> String {
+        format!("{}{prefix}{path}", self.base_url)
+    }
+
+    /// Whether `bucket` holds `key`, asked of the store directly.
+    pub async fn bucket_has(&self, bucket: &str, key: &str) -> bool {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => false,
+            Err(e) => panic!("HeadObject {bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+        }
+    }
+
+    /// The stored object's bytes, read from the store directly.
+    pub async fn bucket_bytes(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let object = self.s3.get_object().bucket(bucket).key(key).send().await.expect("GetObject");
+        object.body.collect().await.expect("object body").into_bytes().to_vec()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("HTTP client")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A valid PNG of `width` x `height` RGB pixels (stored, uncompressed zlib blocks).
+pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for y in 0..height {
+        raw.push(0); // filter: none
+        for x in 0..width {
+            raw.extend_from_slice(&[(x as u8).wrapping_add(seed), (y as u8).wrapping_mul(3), seed]);
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    zlib.extend_from_slice(&adler32(&raw).to_be_bytes());
+
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", ihdr.as_slice()), (b"IDAT", zlib.as_slice()), (b"IEND", &[][..])] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+fn adler32(bytes: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in bytes {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    (b << 16) | a
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A multipart form with one `file` field.
+pub fn form(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()).mime_str("image/png").expect("mime");
+    reqwest::multipart::Form::new().part("file", part)
+}

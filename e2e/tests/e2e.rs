@@ -1,0 +1,184 @@
+//! picshelf through its proxy, as a user and an operator see it.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use picshelf_e2e::{Target, client, form, png, sha256_hex};
+use serde_json::Value;
+
+/// Uploads one file to the environment at `prefix`, waiting out the proxy's
+/// rate limit (which the burst test provokes on purpose).
+async fn upload(target: &Target, prefix: &str, name: &str, bytes: Vec<u8>) -> Value {
+    let client = client();
+    for _ in 0..20 {
+        let response =
+            client.post(target.url(prefix, "/main/upload")).multipart(form(name, bytes.clone())).send().await.unwrap();
+        match response.status().as_u16() {
+            201 => return response.json::<Value>().await.unwrap()["files"][0].clone(),
+            429 => tokio::time::sleep(Duration::from_millis(500)).await,
+            other => panic!("upload to {prefix}/main/upload: {other} {}", response.text().await.unwrap_or_default()),
+        }
+    }
+    panic!("upload to {prefix}/main/upload kept being rate limited");
+}
+
+#[tokio::test]
+async fn an_image_goes_up_comes_back_whole_in_ranges_and_from_cache_and_can_be_deleted() {
+    let target = Target::from_env();
+    let client = client();
+    let bytes = png(300, 200, 1);
+
+    let file = upload(&target, "", "e2e.png", bytes.clone()).await;
+    let id = file["id"].as_str().unwrap();
+    let url = file["url"].as_str().unwrap();
+    // The absolute URL the app builds behind the proxy is the proxy's.
+    assert_eq!(url, target.url("", &format!("/main/download/{id}")));
+    assert_eq!(file["content_type"], "image/png");
+    assert_eq!(file["sha256"], sha256_hex(&bytes));
+
+    let download = client.get(url).send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "image/png");
+    assert_eq!(download.headers()["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(download.headers()["x-content-type-options"], "nosniff");
+    assert!(download.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    let etag = download.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(download.bytes().await.unwrap(), bytes);
+
+    let range = client.get(url).header("Range", "bytes=100-199").send().await.unwrap();
+    assert_eq!(range.status(), 206);
+    assert_eq!(range.headers()["content-range"], format!("bytes 100-199/{}", bytes.len()).as_str());
+    assert_eq!(range.bytes().await.unwrap(), bytes[100..200]);
+
+    let cached = client.get(url).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(cached.status(), 304);
+
+    let token = file["delete_token"].as_str().unwrap();
+    let wrong = client.delete(url).header("X-Delete-Token", "0".repeat(32)).send().await.unwrap();
+    assert_eq!(wrong.status(), 403);
+    let deleted = client.delete(url).header("X-Delete-Token", token).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(client.get(url).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn each_environment_writes_to_its_own_bucket() {
+    let target = Target::from_env();
+    for (prefix, bucket) in &target.buckets {
+        let bytes = png(40, 30, prefix.len() as u8);
+        let file = upload(&target, prefix, "where.png", bytes.clone()).await;
+        let id = file["id"].as_str().unwrap();
+        assert!(file["url"].as_str().unwrap().starts_with(&target.url(prefix, "/main/download/")), "{file}");
+        for (_, other) in &target.buckets {
+            assert_eq!(target.bucket_has(other, id).await, other == bucket, "{prefix} upload {id} in bucket {other}?");
+        }
+        assert_eq!(target.bucket_bytes(bucket, id).await, bytes);
+        // And it is served back only by its own environment.
+        for (other_prefix, _) in &target.buckets {
+            let status =
+                client().get(target.url(other_prefix, &format!("/main/download/{id}"))).send().await.unwrap().status();
+            assert_eq!(status.as_u16(), if other_prefix == prefix { 200 } else { 404 }, "{id} via {other_prefix:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_from_the_proxy_before_it_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = Target::from_env();
+    let address = target.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /main/upload HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        target.max_request_bytes + 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_string(&mut answer))
+        .await
+        .expect("an answer without the body")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"payload_too_large\"") || answer.contains("\"request_too_large\""), "{answer}");
+}
+
+#[tokio::test]
+async fn a_file_over_the_app_limit_streams_through_the_proxy_and_is_refused() {
+    let target = Target::from_env();
+    // 26 MiB, over the app's 25 MiB file limit but under the proxy's body limit:
+    // the proxy streams it (no request buffering) and the app refuses it.
+    let mut big = png(16, 16, 9);
+    big.resize(26 * 1024 * 1024, 7);
+    let response = client().post(target.url("/dev", "/main/upload")).multipart(form("big.png", big)).send().await;
+    match response {
+        Ok(response) => {
+            assert_eq!(response.status(), 413);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "file_too_large");
+        }
+        // The app may close the connection before the client finished sending.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn what_is_not_an_image_is_415() {
+    let target = Target::from_env();
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
+    let response =
+        client().post(target.url("/dev", "/main/upload")).multipart(form("x.svg", svg)).send().await.unwrap();
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_type");
+}
+
+#[tokio::test]
+async fn a_burst_of_uploads_meets_the_rate_limit_with_429() {
+    let target = Target::from_env();
+    let client = client();
+    let bytes = png(8, 8, 3);
+    let attempts = (0..60).map(|_| {
+        let request = client.post(target.url("/test", "/main/upload")).multipart(form("burst.png", bytes.clone()));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or_default())
+        }
+    });
+    let results = join_all(attempts).await;
+
+    let limited: Vec<&Value> = results.iter().filter(|(s, _)| *s == 429).map(|(_, b)| b).collect();
+    let created: Vec<&Value> = results.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();
+    assert!(!limited.is_empty(), "60 uploads at once were not rate limited");
+    assert!(!created.is_empty(), "the burst allowance let nothing through");
+    assert_eq!(limited.len() + created.len(), results.len(), "only 201 and 429: {results:?}");
+    assert!(limited.iter().all(|b| b["error"]["code"] == "rate_limited"), "{limited:?}");
+
+    // Leave the test bucket as it was.
+    for body in created {
+        let file = &body["files"][0];
+        let url = file["url"].as_str().unwrap();
+        let status =
+            client.delete(url).header("X-Delete-Token", file["delete_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(status.status(), 204);
+    }
+}
+
+#[tokio::test]
+async fn the_pages_work_under_every_prefix_and_internals_stay_inside() {
+    let target = Target::from_env();
+    let client = client();
+    for (prefix, _) in &target.buckets {
+        let page = client.get(target.url(prefix, "/main/")).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{prefix}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("welcome to CI/CD world 🌏"));
+        assert!(html.contains(&format!("<base href=\"{prefix}/main/\">")), "{prefix}");
+        let metrics = client.get(target.url(prefix, "/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), 404, "metrics are not public via {prefix:?}");
+    }
+    let traced = client.get(target.url("/dev", "/main/")).header("X-Request-Id", "e2e-trace-1").send().await.unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "e2e-trace-1");
+    let ready = client.get(target.url("", "/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
