@@ -76,17 +76,6 @@ pub fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut file = b"\x89PNG\r\n\x1a\n".to_vec();
     file.extend_from_slice(&13u32.to_be_bytes());
     file.extend_from_slice(&crc_input);
-    file.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    file.extend_from_slice(&crc32fast::hash(&crc_input).to_be_bytes());
     file
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
