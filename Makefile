@@ -4,19 +4,20 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test lint test-tools unit api config clean-data \
-	lint-deploy stack stack-down e2e up down
+.PHONY: run test lint test-tools unit api config clean-data lint-deploy \
+	stack stack-down stack-checks e2e browser-test up down
 
 ## run: serve on http://127.0.0.1:8000 (dev environment, images under data/dev)
 run:
 	$(CARGO) run --bin picshelf
 
-## test: everything CI checks: formatting, clippy, unit and API tests (fs + Garage),
-##       the deployment files' linters, and the e2e suite through nginx on the local stack
+## test: everything CI checks: formatting, clippy, unit and API tests (disk + Garage),
+##       the deployment linters, then on one local stack: the e2e suite and the
+##       browser test through nginx
 test: lint test-tools
 	$(CARGO) test -p picshelf
 	$(MAKE) lint-deploy
-	$(MAKE) e2e
+	$(MAKE) stack-checks
 
 ## lint: rustfmt and clippy (whole workspace), warnings are errors
 lint:
@@ -28,10 +29,10 @@ test-tools:
 	scripts/install-test-tools >/dev/null
 
 unit:
-	$(CARGO) test --lib
+	$(CARGO) test -p picshelf --lib
 
 api: test-tools
-	$(CARGO) test --test api
+	$(CARGO) test -p picshelf --test api
 
 ## config: print the effective settings of PICSHELF_ENV (secrets redacted)
 config:
@@ -40,7 +41,7 @@ config:
 clean-data:
 	rm -rf data/
 
-## lint-deploy: compose (docker-compose v2 and v1, dclint), hadolint, nginx -t, shellcheck, nginx behaviour
+## lint-deploy: compose (docker-compose v2 and v1, dclint), hadolint, nginx -t, nginx behaviour, shellcheck
 lint-deploy:
 	scripts/lint-deploy
 
@@ -51,9 +52,17 @@ stack:
 stack-down:
 	scripts/stack down
 
-## e2e: the black-box suite through nginx (starts and stops the stack unless it is up)
+## stack-checks: every check against the local stack (started and stopped unless it is up)
+stack-checks:
+	scripts/stack-checks
+
+## e2e: the black-box suite through nginx on the local stack
 e2e:
-	scripts/e2e
+	scripts/stack-checks e2e
+
+## browser-test: the page in headless Chromium against its own app (disk storage)
+browser-test:
+	scripts/browser-test
 
 ## up/down: the real deployment, on a host with a Docker engine (see README, Deployment)
 up:

@@ -21,11 +21,17 @@ struct Layout {
     base: String,
     css_version: &'static str,
     js_version: &'static str,
+    icon_version: &'static str,
 }
 
 impl Layout {
     fn new(base_path: String) -> Self {
-        Self { base: base_path, css_version: version_of("app.css"), js_version: version_of("app.js") }
+        Self {
+            base: base_path,
+            css_version: version_of("app.css"),
+            js_version: version_of("app.js"),
+            icon_version: version_of("favicon.svg"),
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The page's CSS and JavaScript, compiled into the binary (no build step,
+//! The page's CSS, JavaScript and icon, compiled into the binary (no build step,
 //! no CDN). URLs carry a content hash (`?v=`), so they are cached forever.
 
 use std::sync::LazyLock;
@@ -22,10 +22,11 @@ fn asset(name: &'static str, content_type: &'static str, body: &'static str) -> 
     Asset { name, content_type, body, version }
 }
 
-pub static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+pub static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     [
         asset("app.css", "text/css; charset=utf-8", include_str!("../../static/app.css")),
         asset("app.js", "text/javascript; charset=utf-8", include_str!("../../static/app.js")),
+        asset("favicon.svg", "image/svg+xml", include_str!("../../static/favicon.svg")),
     ]
 });
 

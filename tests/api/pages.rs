@@ -103,7 +103,11 @@ async fn the_image_page_shows_details_and_only_valid_tokens() {
 async fn static_assets_are_served_with_their_types() {
     let app = spawn_app(Backend::Fs).await;
     let html = app.get("/main/").await.text().await.unwrap();
-    for (name, content_type) in [("app.css", "text/css; charset=utf-8"), ("app.js", "text/javascript; charset=utf-8")] {
+    for (name, content_type) in [
+        ("app.css", "text/css; charset=utf-8"),
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ] {
         let start = html.find(&format!("static/{name}?v=")).unwrap_or_else(|| panic!("page links {name}"));
         let link = &html[start..html[start..].find('"').map(|end| start + end).unwrap()];
         let response = app.get(&format!("/main/{link}")).await;
