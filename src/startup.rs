@@ -64,6 +64,9 @@ impl Application {
                 .wrap(TracingLogger::<request_id::RequestSpan>::new())
                 .wrap(from_fn(request_id::assign))
         })
+        // Headers and a small body often leave in two writes; without NODELAY the
+        // second waits for the client's delayed ACK (40 ms on Linux).
+        .tcp_nodelay(true)
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {

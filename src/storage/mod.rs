@@ -8,6 +8,7 @@
 pub mod fs;
 mod hashing;
 pub mod instrumented;
+mod parts;
 pub mod s3;
 
 use std::ops::RangeInclusive;

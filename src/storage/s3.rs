@@ -27,12 +27,13 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
+use super::parts::PartBuffer;
 use super::{
     ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, UploadBody,
     etag_for,
@@ -250,15 +251,16 @@ impl S3Store {
 impl ImageStore for S3Store {
     async fn put(&self, object: &NewObject, mut body: UploadBody<'_>) -> Result<StoredObject, StoreError> {
         let mut hash = HashingCounter::default();
-        let mut buffer = BytesMut::new();
+        let mut parts = PartBuffer::new(self.part_size);
         let mut multipart: Option<MultipartUpload> = None;
         while let Some(chunk) = body.next().await {
             // An early return drops `multipart`, which aborts the upload.
-            let chunk = chunk?;
+            let mut chunk = chunk?;
             hash.update(&chunk);
-            buffer.extend_from_slice(&chunk);
-            while buffer.len() >= self.part_size {
-                let part = buffer.split_to(self.part_size).freeze();
+            while !chunk.is_empty() {
+                let (full, rest) = parts.push(chunk);
+                chunk = rest;
+                let Some(part) = full else { continue };
                 if multipart.is_none() {
                     multipart = Some(MultipartUpload::start(self, object).await?);
                 }
@@ -268,11 +270,12 @@ impl ImageStore for S3Store {
             }
         }
         let (sha256, size) = hash.finish();
+        let last = parts.finish();
         match multipart {
-            None => self.put_single(object, buffer.freeze(), &sha256).await?,
+            None => self.put_single(object, last, &sha256).await?,
             Some(mut upload) => {
-                if !buffer.is_empty() {
-                    upload.send_part(buffer.freeze()).await?;
+                if !last.is_empty() {
+                    upload.send_part(last).await?;
                 }
                 let staged = upload.complete().await?;
                 self.publish_staged(object, staged, &sha256).await?;
