@@ -5,15 +5,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: run test lint test-tools unit api config clean-data lint-deploy \
-	stack stack-down stack-checks e2e browser-test up down
+	stack stack-down stack-checks e2e browser-test load-smoke loadtest bench up down
 
 ## run: serve on http://127.0.0.1:8000 (dev environment, images under data/dev)
 run:
 	$(CARGO) run --bin picshelf
 
 ## test: everything CI checks: formatting, clippy, unit and API tests (disk + Garage),
-##       the deployment linters, then on one local stack: the e2e suite and the
-##       browser test through nginx
+##       the deployment linters, then on one local stack through nginx: the e2e suite,
+##       the browser test, and short JMeter and goose runs
 test: lint test-tools
 	$(CARGO) test -p picshelf
 	$(MAKE) lint-deploy
@@ -63,6 +63,18 @@ e2e:
 ## browser-test: the page in headless Chromium against its own app (disk storage)
 browser-test:
 	scripts/browser-test
+
+## load-smoke: short JMeter and goose runs through nginx on the local stack
+load-smoke:
+	scripts/stack-checks jmeter goose
+
+## loadtest: goose, 100..800 users through nginx (stack in release, rate limit raised); artifacts/loadtest/
+loadtest:
+	scripts/loadtest
+
+## bench: picshelf vs Garage throughput, and memory during a 1 GiB upload; artifacts/bench/bench.md
+bench:
+	scripts/bench
 
 ## up/down: the real deployment, on a host with a Docker engine (see README, Deployment)
 up:

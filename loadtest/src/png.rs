@@ -1,0 +1,193 @@
+//! Test images.
+//!
+//! [`NoisyPng`] is a real, decodable PNG of noisy RGB pixels, encoded once with
+//! the `png` crate without compression, so its size is predictable and nothing
+//! downstream (nginx, Garage's zstd) can compress it away. A `tEXt` chunk
+//! before the image data carries a 16-hex-digit stamp that
+//! [`NoisyPng::write_stamped`] rewrites per upload (and the chunk's CRC with
+//! it): every upload is a different file of the same size (Garage deduplicates
+//! identical blocks, which would flatter it), for the price of one copy.
+
+/// The PNG file signature.
+pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
+
+const STAMP_KEYWORD: &str = "picshelf-loadtest";
+const STAMP_LEN: usize = 16;
+
+/// A noisy RGB PNG with a rewritable stamp.
+#[derive(Clone)]
+pub struct NoisyPng {
+    bytes: Vec<u8>,
+    /// Offset of the stamp's 16 hex digits in `bytes`.
+    stamp_at: usize,
+    /// Offset of the `tEXt` chunk's type (its CRC covers type and data).
+    text_chunk_at: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl NoisyPng {
+    /// A `width` x `height` 8-bit RGB image of pseudo-random pixels from `seed`.
+    /// 400 x 300 is 360,439 bytes.
+    pub fn new(width: u32, height: u32, seed: u64) -> Self {
+        assert!(width > 0 && height > 0, "an image has at least one pixel");
+        let mut pixels = vec![0u8; 3 * width as usize * height as usize];
+        XorShift::new(seed).fill(&mut pixels);
+
+        let mut bytes = Vec::with_capacity(pixels.len() + pixels.len() / 1000 + 1024);
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::NoCompression);
+        encoder.set_filter(png::Filter::NoFilter);
+        encoder.add_text_chunk(STAMP_KEYWORD.to_owned(), "0".repeat(STAMP_LEN)).expect("a Latin-1 keyword");
+        let mut writer = encoder.write_header().expect("writing to memory");
+        writer.write_image_data(&pixels).expect("the right number of bytes");
+        writer.finish().expect("writing to memory");
+
+        // Find the tEXt chunk: its data is the keyword, a NUL, then the stamp.
+        let mut at = SIGNATURE.len();
+        let text_chunk_at = loop {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+            if &bytes[at + 4..at + 8] == b"tEXt" && bytes[at + 8..].starts_with(STAMP_KEYWORD.as_bytes()) {
+                break at + 4;
+            }
+            at += 12 + len;
+            assert!(at < bytes.len(), "the encoder wrote no tEXt chunk");
+        };
+        let stamp_at = text_chunk_at + 4 + STAMP_KEYWORD.len() + 1;
+        Self { bytes, stamp_at, text_chunk_at, width, height }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Writes this image with `stamp` into `out` (appended): same size, different bytes.
+    pub fn write_stamped(&self, stamp: u64, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&self.bytes);
+        let file = &mut out[start..];
+        let digits = format!("{stamp:016x}");
+        file[self.stamp_at..self.stamp_at + STAMP_LEN].copy_from_slice(digits.as_bytes());
+        let data_end = self.stamp_at + STAMP_LEN;
+        let crc = crc32fast::hash(&file[self.text_chunk_at..data_end]);
+        file[data_end..data_end + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// This image with `stamp`.
+    pub fn stamped(&self, stamp: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        self.write_stamped(stamp, &mut out);
+        out
+    }
+}
+
+/// Signature and `IHDR` only: what picshelf needs to accept a file as a PNG of
+/// `width` x `height` (it reads headers, never pixels). The benchmark pads this.
+pub fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut out = SIGNATURE.to_vec();
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend_from_slice(&width.to_be_bytes());
+    chunk.extend_from_slice(&height.to_be_bytes());
+    chunk.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit truecolour, deflate, no filter, no interlace
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
+    out
+}
+
+/// xorshift64*: fast, seedable noise (not for cryptography).
+#[derive(Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn fill(&mut self, out: &mut [u8]) {
+        let mut chunks = out.chunks_exact_mut(8);
+        for c in &mut chunks {
+            c.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        let last = self.next_u64().to_le_bytes();
+        let n = rest.len();
+        rest.copy_from_slice(&last[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_is_raw_sized() {
+        let png = NoisyPng::new(400, 300, 7);
+        let raw = 300 * (1 + 1200);
+        // Stored deflate blocks: a few bytes of framing per 64 KiB and per chunk.
+        assert!(png.len() > raw && png.len() < raw + 1024, "{} bytes", png.len());
+        assert!(png.as_bytes().starts_with(SIGNATURE));
+        assert_eq!(&png.as_bytes()[12..16], b"IHDR");
+    }
+
+    #[test]
+    fn stamps_change_bytes_not_size_and_keep_crcs_valid() {
+        let png = NoisyPng::new(16, 8, 1);
+        let a = png.stamped(1);
+        let b = png.stamped(u64::MAX);
+        assert_eq!(a.len(), b.len());
+        assert_ne!(a, b);
+        for file in [&a, &b] {
+            // Walk the chunks and check every CRC.
+            let mut at = 8;
+            while at < file.len() {
+                let len = u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+                let crc = u32::from_be_bytes(file[at + 8 + len..at + 12 + len].try_into().unwrap());
+                assert_eq!(crc32fast::hash(&file[at + 4..at + 8 + len]), crc);
+                at += 12 + len;
+            }
+            assert_eq!(at, file.len());
+        }
+    }
+
+    #[test]
+    fn a_real_decoder_reads_the_image_back() {
+        let png = NoisyPng::new(37, 21, 3);
+        let file = png.stamped(0xdead_beef);
+        let decoder = png::Decoder::new(std::io::Cursor::new(file));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!((info.width, info.height), (37, 21));
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        assert_eq!(info.buffer_size(), 37 * 21 * 3);
+        // The noise is there, not zeros.
+        assert!(pixels[..info.buffer_size()].iter().filter(|&&b| b != 0).count() > 37 * 21 * 2);
+        let stamp = reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == "picshelf-loadtest");
+        assert_eq!(stamp.map(|t| t.text.as_str()), Some("00000000deadbeef"));
+    }
+
+    #[test]
+    fn the_header_declares_the_dimensions() {
+        let header = png_header(640, 480);
+        assert_eq!(header.len(), 33);
+        assert_eq!(&header[16..24], &[0, 0, 2, 128, 0, 0, 1, 224]);
+    }
+}
