@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::both_backends;
-use crate::helpers::raw_http::{self, multipart_body, read_response};
+use crate::helpers::raw_http::{self, RawUpload, read_response};
 use crate::helpers::{Backend, Expected, FilePart, error_of, images, spawn_app};
 
 both_backends!(
@@ -141,17 +141,12 @@ async fn an_empty_file_is_400(backend: Backend) {
 
 async fn a_truncated_body_gets_400_or_a_closed_connection_and_stores_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    let file = images::big_png(200_000, 100, 100, 5);
-    let (start, file, end) = multipart_body(BOUNDARY, &file);
-    let total = start.len() + file.len() + end.len();
+    let upload = RawUpload::new(&images::big_png(200_000, 100, 100, 5));
 
     let mut stream = raw_http::connect(app.port).await;
-    let head = format!(
-        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
-    );
-    raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &start).await.unwrap();
-    raw_http::send(&mut stream, &file[..file.len() / 2]).await.unwrap();
+    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
+    raw_http::send(&mut stream, &upload.start).await.unwrap();
+    raw_http::send(&mut stream, &upload.file[..upload.file.len() / 2]).await.unwrap();
     // The client says it is done, though it promised more.
     use tokio::io::AsyncWriteExt;
     stream.shutdown().await.unwrap();
@@ -170,17 +165,12 @@ async fn a_client_that_hangs_up_mid_upload_leaves_nothing_behind(backend: Backen
     let app = spawn_app(backend).await;
     let keep = images::png(4, 4);
     let kept = app.upload_ok(FilePart::new("keep.png", keep.clone(), "image/png")).await;
-    let file = images::big_png(20 * 1024 * 1024, 3000, 2000, 9);
-    let (start, file, end) = multipart_body(BOUNDARY, &file);
-    let total = start.len() + file.len() + end.len();
+    let upload = RawUpload::new(&images::big_png(20 * 1024 * 1024, 3000, 2000, 9));
 
     let mut stream = raw_http::connect(app.port).await;
-    let head = format!(
-        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
-    );
-    raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &start).await.unwrap();
-    for chunk in file[..8 * 1024 * 1024].chunks(512 * 1024) {
+    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
+    raw_http::send(&mut stream, &upload.start).await.unwrap();
+    for chunk in upload.file[..8 * 1024 * 1024].chunks(512 * 1024) {
         raw_http::send(&mut stream, chunk).await.unwrap();
     }
     // Give the server time to start storing (and, on S3, to send a part).

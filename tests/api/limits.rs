@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use crate::both_backends;
-use crate::helpers::raw_http::{self, multipart_body, read_response};
+use crate::helpers::raw_http::{self, RawUpload, read_response};
 use crate::helpers::{Backend, FilePart, error_of, images, spawn_app, spawn_app_with};
 
 both_backends!(
@@ -16,17 +16,12 @@ both_backends!(
     an_image_with_too_many_pixels_is_refused,
 );
 
-const BOUNDARY: &str = "picshelf-test-boundary";
-
 async fn a_declared_length_over_the_limit_is_refused_before_the_body_is_read(backend: Backend) {
     let app = spawn_app(backend).await;
     let limit = app.settings.upload.max_request_bytes;
 
     let mut stream = raw_http::connect(app.port).await;
-    let head = format!(
-        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
-        limit + 1
-    );
+    let head = RawUpload::head_with_length(limit as usize + 1);
     raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
     // Not one byte of the body is sent: the answer must come anyway.
     let response = read_response(&mut stream, Duration::from_secs(20)).await.expect("an answer before the body");
@@ -41,19 +36,16 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body_is_read(bac
 /// multipart upload has begun (5 MiB parts) when the limit trips, and must be aborted.
 async fn a_chunked_upload_over_the_file_limit_is_stopped_midway_and_leaves_nothing(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.upload.max_file_bytes = 7 * 1024 * 1024, None).await;
-    let file = images::big_png(20 * 1024 * 1024, 3000, 2000, 11);
-    let (start, file, end) = multipart_body(BOUNDARY, &file);
+    let upload = RawUpload::new(&images::big_png(20 * 1024 * 1024, 3000, 2000, 11));
 
     let stream = raw_http::connect(app.port).await;
     let (mut reader, mut writer) = stream.into_split();
     let sender = tokio::spawn(async move {
-        let head = format!(
-            "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
-        );
-        writer.write_all(head.as_bytes()).await?;
-        for piece in
-            std::iter::once(start.as_slice()).chain(file.chunks(256 * 1024)).chain(std::iter::once(end.as_slice()))
-        {
+        writer.write_all(RawUpload::head_chunked().as_bytes()).await?;
+        let pieces = std::iter::once(upload.start.as_slice())
+            .chain(upload.file.chunks(256 * 1024))
+            .chain(std::iter::once(upload.end.as_slice()));
+        for piece in pieces {
             writer.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
             writer.write_all(piece).await?;
             writer.write_all(b"\r\n").await?;

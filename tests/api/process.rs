@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::raw_http::{self, multipart_body, read_response};
+use crate::helpers::raw_http::{self, RawUpload, read_response};
 use crate::helpers::{Expected, Storage, garage, images, repo_root};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_picshelf");
-const BOUNDARY: &str = "picshelf-process-boundary";
 
 /// The binary with the repository's config and an empty instance directory.
 fn command(env: &str, vars: &[(&str, String)]) -> (Command, tempfile::TempDir) {
@@ -273,22 +272,19 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     let root = tempfile::tempdir().unwrap();
     let mut running = Running::start("test", &fs_vars(root.path()));
     let file = images::big_png(3 * 1024 * 1024, 800, 600, 21);
-    let (start, body, end) = multipart_body(BOUNDARY, &file);
-    let total = start.len() + body.len() + end.len();
+    let upload = RawUpload::new(&file);
+    let half = upload.file.len() / 2;
 
     let mut stream = raw_http::connect(running.port).await;
-    let head = format!(
-        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
-    );
-    raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &start).await.unwrap();
-    raw_http::send(&mut stream, &body[..body.len() / 2]).await.unwrap();
+    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
+    raw_http::send(&mut stream, &upload.start).await.unwrap();
+    raw_http::send(&mut stream, &upload.file[..half]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     running.sigterm();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    raw_http::send(&mut stream, &body[body.len() / 2..]).await.unwrap();
-    raw_http::send(&mut stream, &end).await.unwrap();
+    raw_http::send(&mut stream, &upload.file[half..]).await.unwrap();
+    raw_http::send(&mut stream, &upload.end).await.unwrap();
 
     let response = read_response(&mut stream, Duration::from_secs(30)).await.expect("the upload is answered");
     assert_eq!(response.status, 201, "{response:?}");
@@ -309,18 +305,13 @@ async fn sigterm_past_the_timeout_aborts_a_stalled_upload_cleanly() {
     let mut vars = s3_vars(&bucket, &garage::garage().secret_access_key);
     vars.push(("PICSHELF__SERVER__SHUTDOWN_TIMEOUT_SECS", "1".into()));
     let mut running = Running::start("test", &vars);
-    let file = images::big_png(20 * 1024 * 1024, 3000, 2000, 22);
-    let (start, body, end) = multipart_body(BOUNDARY, &file);
-    let total = start.len() + body.len() + end.len();
+    let upload = RawUpload::new(&images::big_png(20 * 1024 * 1024, 3000, 2000, 22));
 
     let mut stream = raw_http::connect(running.port).await;
-    let head = format!(
-        "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
-    );
-    raw_http::send(&mut stream, head.as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &start).await.unwrap();
+    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
+    raw_http::send(&mut stream, &upload.start).await.unwrap();
     // Past the first 5 MiB part: a multipart upload is open on the store.
-    raw_http::send(&mut stream, &body[..12 * 1024 * 1024]).await.unwrap();
+    raw_http::send(&mut stream, &upload.file[..12 * 1024 * 1024]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     running.sigterm();

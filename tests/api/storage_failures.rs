@@ -11,6 +11,19 @@ fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A port that accepts connections and holds them open, never answering: a hung store.
+async fn silent_endpoint() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    port
+}
+
 async fn assert_unavailable(app: &TestApp) {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
@@ -39,15 +52,7 @@ async fn s3_with_nothing_listening_is_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_that_accepts_but_never_answers_is_503_after_the_read_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // Accept connections and hold them open, silent.
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_endpoint().await;
     let app = spawn_app_with(
         Backend::S3,
         |s| {
@@ -88,14 +93,7 @@ async fn a_vanished_storage_directory_is_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_time_out_rather_than_hang_even_when_storage_is_slow() {
     // The same property seen from a client with a short patience: within 10 s.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_endpoint().await;
     let app = spawn_app_with(
         Backend::S3,
         |s| {

@@ -49,14 +49,55 @@ fn complete(raw: &[u8]) -> bool {
         .is_some_and(|len| body.len() >= len)
 }
 
-/// A multipart body with one `file` field, split as (start, file bytes, end).
-pub fn multipart_body(boundary: &str, file: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let start = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    let end = format!("\r\n--{boundary}--\r\n").into_bytes();
-    (start, file.to_vec(), end)
+/// A multipart upload of one `file` field, in the three pieces a misbehaving
+/// client sends (or does not send) separately.
+pub struct RawUpload {
+    pub start: Vec<u8>,
+    pub file: Vec<u8>,
+    pub end: Vec<u8>,
+}
+
+impl RawUpload {
+    const BOUNDARY: &'static str = "picshelf-raw-boundary";
+
+    pub fn new(file: &[u8]) -> Self {
+        let boundary = Self::BOUNDARY;
+        Self {
+            start: format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n"
+            )
+            .into_bytes(),
+            file: file.to_vec(),
+            end: format!("\r\n--{boundary}--\r\n").into_bytes(),
+        }
+    }
+
+    /// The whole body's length.
+    pub fn len(&self) -> usize {
+        self.start.len() + self.file.len() + self.end.len()
+    }
+
+    /// The request head of `POST /main/upload` declaring `content_length` bytes.
+    pub fn head_with_length(content_length: usize) -> String {
+        Self::head(&format!("Content-Length: {content_length}"))
+    }
+
+    /// The request head of `POST /main/upload` with a chunked body.
+    pub fn head_chunked() -> String {
+        Self::head("Transfer-Encoding: chunked")
+    }
+
+    /// The request head declaring this upload's true length.
+    pub fn head_for_this(&self) -> String {
+        Self::head_with_length(self.len())
+    }
+
+    fn head(framing: &str) -> String {
+        format!(
+            "POST /main/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={}\r\n{framing}\r\n\r\n",
+            Self::BOUNDARY
+        )
+    }
 }
 
 pub async fn send(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
