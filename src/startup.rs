@@ -40,7 +40,6 @@ impl Application {
         let backend = storage::open(&settings.storage).await.context("cannot open storage")?;
         let store: Arc<dyn ImageStore> = Arc::new(InstrumentedStore::new(backend, metrics.clone()));
         let state = web::Data::new(AppState {
-            environment: settings.environment,
             store: store.clone(),
             ids,
             tokens: DeleteTokens::new(settings.security.delete_secret.clone()),

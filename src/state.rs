@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::config::{Environment, UploadSettings};
+use crate::config::UploadSettings;
 use crate::delete_token::DeleteTokens;
 use crate::image::IdGenerator;
 use crate::metrics::Metrics;
 use crate::storage::ImageStore;
 
 pub struct AppState {
-    pub environment: Environment,
     pub store: Arc<dyn ImageStore>,
     pub ids: Arc<dyn IdGenerator>,
     pub tokens: DeleteTokens,

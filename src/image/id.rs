@@ -24,12 +24,8 @@ impl ImageId {
     }
 
     /// Wraps a uuid, if it is a version 7 one.
-    pub fn from_uuid(uuid: Uuid) -> Option<Self> {
+    fn from_uuid(uuid: Uuid) -> Option<Self> {
         (uuid.get_version_num() == 7).then_some(Self(uuid))
-    }
-
-    pub fn as_uuid(&self) -> &Uuid {
-        &self.0
     }
 }
 

@@ -13,14 +13,6 @@ impl HashingCounter {
         self.len += bytes.len() as u64;
     }
 
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Lowercase hex SHA-256 and the byte count.
     pub fn finish(self) -> (String, u64) {
         (hex::encode(self.hasher.finalize()), self.len)

@@ -82,13 +82,7 @@ pub struct StoredObject {
     pub sha256: String,
 }
 
-impl StoredObject {
-    /// The strong entity tag every backend serves: the quoted SHA-256.
-    pub fn etag(&self) -> String {
-        etag_for(&self.sha256)
-    }
-}
-
+/// The strong entity tag every backend serves: the quoted SHA-256.
 pub fn etag_for(sha256: &str) -> String {
     format!("\"{sha256}\"")
 }
