@@ -297,16 +297,14 @@ fn status_error(answer: &Answer) -> String {
     }
 }
 
-/// Records one request: in the samples file and in goose's metrics (with the
-/// time to the last byte), then fails the transaction if the request failed.
 /// Sends `request`, reads the answer to the last byte, and starts the sample
 /// recording it (time, status, bytes; a transport error already as its error).
 async fn timed_exchange(
     client: &reqwest::Client,
     label: &str,
     request: reqwest::Request,
-    sent_bytes: u64,
 ) -> (Sample, Duration, Option<Answer>) {
+    let sent_bytes = http::request_head_len(&request) + http::request_body_len(&request);
     let start_us = now_us();
     let started = Instant::now();
     let answer = exchange(client, request).await;
@@ -335,6 +333,8 @@ async fn timed_exchange(
     (sample, elapsed, answer)
 }
 
+/// Records one request: in the samples file and in goose's metrics (with the
+/// time to the last byte), then fails the transaction if the request failed.
 async fn record(user: &mut GooseUser, method: &str, sample: Sample, elapsed: Duration) -> TransactionResult {
     let line = sample.csv_line();
     {
@@ -379,10 +379,8 @@ async fn upload(user: &mut GooseUser) -> TransactionResult {
         .body(body.body)
         .build()
         .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
-    let sent_bytes = http::request_head_len(&request) + http::request_body_len(&request);
-
     user.set_session_data(Session { last: None });
-    let (mut sample, elapsed, answer) = timed_exchange(&user.client, "upload", request, sent_bytes).await;
+    let (mut sample, elapsed, answer) = timed_exchange(&user.client, "upload", request).await;
     if let Some(answer) = answer {
         if answer.status != reqwest::StatusCode::CREATED {
             sample.error = status_error(&answer);
@@ -429,8 +427,7 @@ async fn view(user: &mut GooseUser) -> TransactionResult {
         .header(USER_AGENT, HeaderValue::from_static(picshelf_loadtest::USER_AGENT))
         .build()
         .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
-    let sent_bytes = http::request_head_len(&request);
-    let (mut sample, elapsed, answer) = timed_exchange(&user.client, "view", request, sent_bytes).await;
+    let (mut sample, elapsed, answer) = timed_exchange(&user.client, "view", request).await;
     if let Some(answer) = answer {
         if answer.status != reqwest::StatusCode::OK {
             sample.error = status_error(&answer);

@@ -2,7 +2,7 @@
 //! samples, mean, median, 90/95/99 %, min, max, error %, throughput and KB/s.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 /// One request as the load test measured it (to the last byte of the answer).
 #[derive(Clone, Debug, PartialEq)]
@@ -49,15 +49,6 @@ impl Sample {
             error: f[7].to_owned(),
         })
     }
-}
-
-pub fn write_samples(path: &std::path::Path, samples: &[Sample]) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(out, "{SAMPLE_HEADER}")?;
-    for s in samples {
-        writeln!(out, "{}", s.csv_line())?;
-    }
-    out.flush()
 }
 
 pub fn read_samples(path: &std::path::Path) -> anyhow::Result<Vec<Sample>> {
