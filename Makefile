@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: run test lint test-tools unit api config clean-data lint-deploy \
-	stack stack-down stack-checks e2e browser-test load-smoke loadtest bench up down
+	stack stack-down stack-checks stack-checks-both-ways e2e browser-test load-smoke loadtest bench up down
 
 ## run: serve on http://127.0.0.1:8000 (dev environment, images under data/dev)
 run:
@@ -17,7 +17,15 @@ run:
 test: lint test-tools
 	$(CARGO) test -p picshelf
 	$(MAKE) lint-deploy
-	$(MAKE) stack-checks
+	$(MAKE) stack-checks-both-ways
+
+# Both ways stack-checks meets a stack: the e2e suite starts and stops its own,
+# the rest run against one started beforehand (what `make stack` then
+# `make e2e` does on a laptop), which is stopped afterwards whatever happens.
+stack-checks-both-ways:
+	scripts/stack-checks e2e
+	scripts/stack up
+	scripts/stack-checks browser jmeter goose; status=$$?; scripts/stack down; exit $$status
 
 ## lint: rustfmt and clippy (whole workspace), warnings are errors
 lint:

@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -177,6 +178,8 @@ pub struct ServerSettings {
     pub workers: usize,
     pub public_url: String,
     pub shutdown_timeout_secs: u64,
+    /// Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -186,6 +189,12 @@ pub struct UploadSettings {
     pub max_files: usize,
     pub max_request_bytes: u64,
     pub max_pixels: u64,
+    /// Upload requests handled at once; more get a 503.
+    pub max_concurrent: usize,
+    /// An upload body that sends nothing for this long is abandoned (408).
+    pub idle_timeout_secs: u64,
+    /// An upload request may take at most this long in all (408).
+    pub max_duration_secs: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -199,6 +208,12 @@ pub enum Backend {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub backend: Backend,
+    /// `/readyz` waits at most this long for the store.
+    pub ready_timeout_ms: u64,
+    /// How often leftovers of interrupted uploads are looked for (also at start-up).
+    pub sweep_interval_secs: u64,
+    /// Leftovers older than this are removed; no live upload is ever this old.
+    pub stale_upload_secs: u64,
     pub fs: FsSettings,
     pub s3: S3Settings,
 }
@@ -207,6 +222,8 @@ pub struct StorageSettings {
 #[serde(deny_unknown_fields)]
 pub struct FsSettings {
     pub root: PathBuf,
+    /// Longest wait for one disk operation (a hung network filesystem gives a 503).
+    pub operation_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -223,7 +240,10 @@ pub struct S3Settings {
     pub part_size_bytes: u64,
     pub parts_in_flight: usize,
     pub connect_timeout_ms: u64,
-    pub read_timeout_ms: u64,
+    /// Total deadline of one store call, retries included; calls that carry a
+    /// body get `min_transfer_bytes_per_sec` on top for their bytes.
+    pub operation_timeout_ms: u64,
+    pub min_transfer_bytes_per_sec: u64,
     pub max_attempts: u32,
 }
 
@@ -278,6 +298,9 @@ impl Settings {
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
+            // PICSHELF__SERVER__TRUSTED_PROXIES="10.0.0.0/8,127.0.0.1/32"
+            .list_separator(",")
+            .with_list_parse_key("server.trusted_proxies")
             .source(overrides);
         let file = |dir: &Path, name: &str, required: bool| {
             config::File::from(dir.join(name)).format(config::FileFormat::Toml).required(required)
@@ -316,10 +339,28 @@ impl Settings {
             format!("must be at least upload.max_file_bytes ({})", upload.max_file_bytes),
         );
         checks.check(upload.max_pixels > 0, "upload.max_pixels", "must be positive");
+        checks.check(upload.max_concurrent > 0, "upload.max_concurrent", "must be at least 1");
+        checks.check(upload.idle_timeout_secs > 0, "upload.idle_timeout_secs", "must be positive");
+        checks.check(upload.max_duration_secs > 0, "upload.max_duration_secs", "must be positive");
+
+        let storage = &self.storage;
+        checks.check(storage.ready_timeout_ms > 0, "storage.ready_timeout_ms", "must be positive");
+        checks.check(storage.sweep_interval_secs > 0, "storage.sweep_interval_secs", "must be positive");
+        // The sweeper removes what is older than this; a live upload must never be.
+        checks.check(
+            storage.stale_upload_secs > upload.max_duration_secs,
+            "storage.stale_upload_secs",
+            format!("must be longer than upload.max_duration_secs ({})", upload.max_duration_secs),
+        );
 
         match self.storage.backend {
             Backend::Fs => {
-                checks.check(!self.storage.fs.root.as_os_str().is_empty(), "storage.fs.root", "must name a directory")
+                checks.check(!self.storage.fs.root.as_os_str().is_empty(), "storage.fs.root", "must name a directory");
+                checks.check(
+                    self.storage.fs.operation_timeout_ms > 0,
+                    "storage.fs.operation_timeout_ms",
+                    "must be positive",
+                );
             }
             Backend::S3 => self.validate_s3(&mut checks),
         }
@@ -386,7 +427,12 @@ impl Settings {
         );
         checks.check((1..=16).contains(&s3.parts_in_flight), "storage.s3.parts_in_flight", "must be between 1 and 16");
         checks.check(s3.connect_timeout_ms > 0, "storage.s3.connect_timeout_ms", "must be positive");
-        checks.check(s3.read_timeout_ms > 0, "storage.s3.read_timeout_ms", "must be positive");
+        checks.check(s3.operation_timeout_ms > 0, "storage.s3.operation_timeout_ms", "must be positive");
+        checks.check(
+            s3.min_transfer_bytes_per_sec >= 1024,
+            "storage.s3.min_transfer_bytes_per_sec",
+            "must be at least 1024",
+        );
         checks.check((1..=10).contains(&s3.max_attempts), "storage.s3.max_attempts", "must be between 1 and 10");
         checks.check(
             self.upload.max_file_bytes <= S3_MAX_OBJECT_BYTES,

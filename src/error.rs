@@ -28,6 +28,10 @@ pub enum ApiError {
     UnsupportedMediaType { code: &'static str, message: String },
     #[error("the requested range is not satisfiable: the image has {size} bytes")]
     RangeNotSatisfiable { size: u64 },
+    #[error("{message}")]
+    RequestTimeout { message: String },
+    #[error("the service is handling as many uploads as it may; retry shortly")]
+    Busy,
     #[error("image storage is unavailable, please retry shortly")]
     StorageUnavailable(#[source] StoreError),
     #[error("internal server error")]
@@ -56,6 +60,8 @@ impl ApiError {
             | Self::PayloadTooLarge { code, .. }
             | Self::UnsupportedMediaType { code, .. } => code,
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Self::RequestTimeout { .. } => "upload_timeout",
+            Self::Busy => "too_many_uploads",
             Self::StorageUnavailable(_) => "storage_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -66,7 +72,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Corrupt(_) => Self::Internal(e.into()),
-            StoreError::Body(_) | StoreError::Unavailable { .. } => Self::StorageUnavailable(e),
+            StoreError::Body(_) | StoreError::Unavailable { .. } | StoreError::TimedOut { .. } => {
+                Self::StorageUnavailable(e)
+            }
         }
     }
 }
@@ -113,7 +121,8 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,10 +148,13 @@ impl ResponseError for ApiError {
             Self::StorageUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
             _ => {}
         }
         // A rejected upload body may still be arriving; do not reuse the connection.
-        if matches!(self, Self::PayloadTooLarge { .. }) {
+        if matches!(self, Self::PayloadTooLarge { .. } | Self::RequestTimeout { .. } | Self::Busy) {
             response.head_mut().set_connection_type(ConnectionType::Close);
         }
         response

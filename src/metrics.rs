@@ -30,6 +30,16 @@ pub struct StorageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeftoverLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: &'static str,
 }
@@ -51,6 +61,8 @@ pub struct Metrics {
     pub storage_duration: HistogramFamily<OperationLabels>,
     pub uploads_in_flight: Gauge,
     pub images_stored: Counter,
+    pub leftovers_removed: Family<LeftoverLabels, Counter>,
+    pub sweeps: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -86,6 +98,14 @@ impl Metrics {
         registry.register("uploads_in_flight", "Upload requests being received", uploads_in_flight.clone());
         let images_stored = Counter::default();
         registry.register("images_stored", "Images stored", images_stored.clone());
+        let leftovers_removed = Family::<LeftoverLabels, Counter>::default();
+        registry.register(
+            "leftovers_removed",
+            "Leftovers of interrupted uploads removed by the sweeper, by kind",
+            leftovers_removed.clone(),
+        );
+        let sweeps = Family::<OutcomeLabels, Counter>::default();
+        registry.register("sweeps", "Sweeps for leftovers of interrupted uploads, by outcome", sweeps.clone());
         Self {
             registry,
             requests,
@@ -96,6 +116,8 @@ impl Metrics {
             storage_duration,
             uploads_in_flight,
             images_stored,
+            leftovers_removed,
+            sweeps,
         }
     }
 

@@ -7,18 +7,20 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
+use tokio_util::task::AbortOnDropHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::delete_token::DeleteTokens;
-use crate::http::{negotiate, request_id};
+use crate::http::forwarded::TrustedProxies;
+use crate::http::{self, negotiate, request_id};
 use crate::image::{IdGenerator, UuidV7Generator};
 use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::state::AppState;
-use crate::storage::{self, ImageStore, instrumented::InstrumentedStore};
+use crate::storage::{self, ImageStore, instrumented::InstrumentedStore, sweeper};
 
 /// How long background storage cleanup may take after the server stopped.
 const CLEANUP_GRACE: Duration = Duration::from_secs(10);
@@ -27,6 +29,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Arc<dyn ImageStore>,
+    sweeper: AbortOnDropHandle<()>,
 }
 
 impl Application {
@@ -39,6 +42,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let backend = storage::open(&settings.storage).await.context("cannot open storage")?;
         let store: Arc<dyn ImageStore> = Arc::new(InstrumentedStore::new(backend, metrics.clone()));
+        let sweeper = sweeper::start(store.clone(), &settings.storage);
         let state = web::Data::new(AppState {
             store: store.clone(),
             ids,
@@ -46,6 +50,9 @@ impl Application {
             metrics,
             limits: settings.upload.clone(),
             public_url: settings.server.public_url.clone(),
+            trusted_proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(settings.upload.max_concurrent)),
+            ready_timeout: Duration::from_millis(settings.storage.ready_timeout_ms),
         });
 
         let address = (settings.server.host.as_str(), settings.server.port);
@@ -53,7 +60,7 @@ impl Application {
             TcpListener::bind(address).with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
 
-        let mut server = HttpServer::new(move || {
+        let server = http::server::serve(listener, &settings.server, state.clone(), move || {
             App::new()
                 .app_data(state.clone())
                 .configure(routes::configure)
@@ -62,22 +69,14 @@ impl Application {
                 .wrap(from_fn(metrics::record_requests))
                 .wrap(TracingLogger::<request_id::RequestSpan>::new())
                 .wrap(from_fn(request_id::assign))
-        })
-        // Headers and a small body often leave in two writes; without NODELAY the
-        // second waits for the client's delayed ACK (40 ms on Linux).
-        .tcp_nodelay(true)
-        .listen(listener)?
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        })?;
         tracing::info!(
             environment = %settings.environment,
             backend = ?settings.storage.backend,
             address = %format!("{}:{port}", address.0),
             "picshelf listening"
         );
-        Ok(Self { port, server: server.run(), store })
+        Ok(Self { port, server, store, sweeper })
     }
 
     pub fn port(&self) -> u16 {
@@ -93,6 +92,7 @@ impl Application {
     /// then background storage cleanup gets a little more.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        drop(self.sweeper);
         self.store.drain(CLEANUP_GRACE).await;
         tracing::info!("picshelf stopped");
         result

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::UploadSettings;
 use crate::delete_token::DeleteTokens;
+use crate::http::forwarded::TrustedProxies;
 use crate::image::IdGenerator;
 use crate::metrics::Metrics;
 use crate::storage::ImageStore;
@@ -16,4 +17,15 @@ pub struct AppState {
     pub limits: UploadSettings,
     /// `server.public_url`; empty means "derive from the request".
     pub public_url: String,
+    pub trusted_proxies: TrustedProxies,
+    /// One permit per upload request in progress (`upload.max_concurrent`).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// `storage.ready_timeout_ms`.
+    pub ready_timeout: std::time::Duration,
+}
+
+impl AppState {
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.limits.idle_timeout_secs)
+    }
 }

@@ -31,8 +31,26 @@ pub struct Ingested {
     pub file_name: Option<String>,
 }
 
+/// The error [`crate::timeouts::IdleTimeout`] puts into an upload body that went silent.
+pub fn idle_body_error() -> PayloadError {
+    PayloadError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload body sent nothing for too long"))
+}
+
+fn is_idle_body(error: &MultipartError) -> bool {
+    matches!(error, MultipartError::Payload(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+pub fn upload_timed_out(limit: std::time::Duration) -> ApiError {
+    ApiError::RequestTimeout {
+        message: format!("the upload sent no data for {} seconds and was abandoned", limit.as_secs()),
+    }
+}
+
 /// Maps a multipart parsing failure to what the client did wrong.
-pub fn multipart_error(error: MultipartError) -> ApiError {
+pub fn multipart_error(error: MultipartError, idle: std::time::Duration) -> ApiError {
+    if is_idle_body(&error) {
+        return upload_timed_out(idle);
+    }
     match error {
         MultipartError::ContentTypeMissing
         | MultipartError::ContentTypeParse
@@ -53,11 +71,21 @@ pub fn multipart_error(error: MultipartError) -> ApiError {
     }
 }
 
+/// Characters that change how the text around them is shown without being
+/// seen themselves: bidirectional overrides, embeddings, isolates and marks
+/// (which can make `gpj.exe` read as `exe.jpg`), zero-width characters and
+/// line separators.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// The client's file name, reduced to a harmless label: last path component,
-/// no control characters, at most 255 bytes. Only ever used as metadata.
+/// no control or invisible formatting characters, at most 255 bytes. Only
+/// ever used as metadata.
 pub fn clean_file_name(raw: &str) -> Option<String> {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = base.chars().filter(|c| !c.is_control() && !is_invisible_format(*c)).collect();
     let cleaned = cleaned.trim();
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         return None;
@@ -70,10 +98,10 @@ pub fn clean_file_name(raw: &str) -> Option<String> {
 }
 
 /// Reads and discards a form field that is not a file.
-pub async fn skip_field(field: &mut Field) -> Result<(), ApiError> {
+pub async fn skip_field(field: &mut Field, state: &AppState) -> Result<(), ApiError> {
     let mut seen = 0;
     while let Some(chunk) = field.next().await {
-        seen += chunk.map_err(multipart_error)?.len();
+        seen += chunk.map_err(|e| multipart_error(e, state.idle_timeout()))?.len();
         if seen > OTHER_FIELD_LIMIT {
             return Err(ApiError::too_large(
                 "field_too_large",
@@ -108,7 +136,7 @@ pub async fn ingest(field: &mut Field, state: &AppState) -> Result<Ingested, Api
             ));
         }
         match field.next().await {
-            Some(chunk) => prefix.extend_from_slice(&chunk.map_err(multipart_error)?),
+            Some(chunk) => prefix.extend_from_slice(&chunk.map_err(|e| multipart_error(e, state.idle_timeout()))?),
             None => ended = true,
         }
         if prefix.len() as u64 > limit {
@@ -129,7 +157,8 @@ pub async fn ingest(field: &mut Field, state: &AppState) -> Result<Ingested, Api
         NewObject { id: state.ids.generate(), format: info.format, file_name, width: info.width, height: info.height };
     let mut received = prefix.len() as u64;
     let rest = field.by_ref().map(move |chunk| {
-        let chunk = chunk.map_err(|e| BodyError::Incomplete(e.to_string()))?;
+        let chunk =
+            chunk.map_err(|e| if is_idle_body(&e) { BodyError::Idle } else { BodyError::Incomplete(e.to_string()) })?;
         received += chunk.len() as u64;
         if received > limit { Err(BodyError::TooLarge { limit }) } else { Ok(chunk) }
     });
@@ -137,6 +166,7 @@ pub async fn ingest(field: &mut Field, state: &AppState) -> Result<Ingested, Api
     match state.store.put(&object, body).await {
         Ok(stored) => Ok(Ingested { id: object.id, info, stored, file_name: object.file_name }),
         Err(StoreError::Body(BodyError::TooLarge { limit })) => Err(file_too_large(limit)),
+        Err(StoreError::Body(BodyError::Idle)) => Err(upload_timed_out(state.idle_timeout())),
         Err(StoreError::Body(BodyError::Incomplete(reason))) => Err(ApiError::bad_request(
             "incomplete_upload",
             format!("the upload ended before the file was complete ({reason})"),
@@ -217,6 +247,13 @@ mod tests {
         assert_eq!(clean_file_name("C:\\Users\\me\\cat.png").as_deref(), Some("cat.png"));
         assert_eq!(clean_file_name("../../etc/passwd").as_deref(), Some("passwd"));
         assert_eq!(clean_file_name("a\r\nb.png").as_deref(), Some("ab.png"));
+        // U+202E RIGHT-TO-LEFT OVERRIDE would show "cat\u{202E}gnp.exe" as "catexe.png".
+        assert_eq!(clean_file_name("cat\u{202E}gnp.exe").as_deref(), Some("catgnp.exe"));
+        for c in
+            ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200F}']
+        {
+            assert_eq!(clean_file_name(&format!("a{c}b.png")).as_deref(), Some("ab.png"), "{:X}", c as u32);
+        }
         assert_eq!(clean_file_name(".."), None);
         assert_eq!(clean_file_name("  "), None);
         let long = "é".repeat(200);

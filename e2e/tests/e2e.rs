@@ -182,3 +182,47 @@ async fn the_pages_work_under_every_prefix_and_internals_stay_inside() {
     let ready = client.get(target.url("", "/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// A client's own forwarding headers never reach the app through the proxy:
+/// the URLs in answers and the pages' base stay the proxy's own.
+#[tokio::test]
+async fn forwarding_headers_from_clients_do_not_shape_urls() {
+    let target = Target::from_env();
+    let client = client();
+    for prefix in ["", "/dev"] {
+        for _ in 0..20 {
+            let response = client
+                .post(target.url(prefix, "/main/upload"))
+                .header("Forwarded", "proto=javascript;host=\"evil.example:1/x\"")
+                .header("X-Forwarded-Proto", "javascript")
+                .header("X-Forwarded-Prefix", "//evil.example")
+                .multipart(form("fwd.png", png(8, 8, 3)))
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 429 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            assert_eq!(response.status(), 201, "{prefix}");
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            let file = response.json::<Value>().await.unwrap()["files"][0].clone();
+            let expected = target.url(prefix, &format!("/main/download/{}", file["id"].as_str().unwrap()));
+            assert_eq!(file["url"], expected.as_str(), "{prefix}");
+            assert_eq!(location, expected, "{prefix}");
+            break;
+        }
+        let page = client
+            .get(target.url(prefix, "/main/"))
+            .header("Forwarded", "host=evil.example")
+            .header("X-Forwarded-Prefix", "/evil")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(&format!("<base href=\"{prefix}/main/\">")), "{prefix}: {page}");
+        assert!(!page.contains("evil"), "{prefix}");
+    }
+}

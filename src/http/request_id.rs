@@ -13,6 +13,8 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
+use crate::http::forwarded;
+
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Clone, Debug)]
@@ -53,7 +55,11 @@ impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
         let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-        let client_ip = request.connection_info().realip_remote_addr().unwrap_or("").to_owned();
+        let client_ip = request
+            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .and_then(|state| forwarded::client_ip(request.request(), &state.trusted_proxies))
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
         tracing::info_span!(
             "request",
             request_id = %request_id,

@@ -105,6 +105,26 @@ pub enum Sniffed {
 /// magic number of the accepted formats fits well inside this).
 const MAGIC_WINDOW: usize = 64;
 
+/// The file header and the longest DIB header field BMP dimensions need.
+const BMP_HEADER: usize = 26;
+
+/// Width and height of a BMP. The height is signed: negative means the rows
+/// run top to bottom, and the image is as tall as its absolute value.
+/// (`imagesize` reads it unsigned, which makes a 4-row image 2^32 - 4 tall.)
+fn bmp_dimensions(prefix: &[u8]) -> Option<(u64, u64)> {
+    let field = |at: usize, len: usize| prefix.get(at..at + len);
+    let dib_header_size = u32::from_le_bytes(field(14, 4)?.try_into().ok()?);
+    if dib_header_size == 12 {
+        // BITMAPCOREHEADER: unsigned 16-bit width and height.
+        let width = u16::from_le_bytes(field(18, 2)?.try_into().ok()?);
+        let height = u16::from_le_bytes(field(20, 2)?.try_into().ok()?);
+        return Some((width.into(), height.into()));
+    }
+    let width = i32::from_le_bytes(field(18, 4)?.try_into().ok()?);
+    let height = i32::from_le_bytes(field(22, 4)?.try_into().ok()?);
+    Some((u64::try_from(width).unwrap_or(0), u64::from(height.unsigned_abs())))
+}
+
 /// Looks at the first bytes of a file. `complete` says the prefix is the whole file.
 pub fn sniff(prefix: &[u8], complete: bool) -> Result<Sniffed, SniffError> {
     let Some(format) = ImageFormat::from_magic(prefix) else {
@@ -114,6 +134,13 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Result<Sniffed, SniffError> {
             Ok(Sniffed::NeedMore)
         };
     };
+    if format == ImageFormat::Bmp {
+        return match bmp_dimensions(prefix) {
+            Some((width, height)) if width > 0 && height > 0 => Ok(Sniffed::Image(ImageInfo { format, width, height })),
+            None if !complete && prefix.len() < BMP_HEADER => Ok(Sniffed::NeedMore),
+            _ => Err(SniffError::UnreadableHeader(format)),
+        };
+    }
     match imagesize::image_type(prefix).and_then(|kind| Ok((kind, imagesize::blob_size(prefix)?))) {
         Ok((kind, size)) if format.matches_header(kind) && size.width > 0 && size.height > 0 => {
             Ok(Sniffed::Image(ImageInfo { format, width: size.width as u64, height: size.height as u64 }))
@@ -165,6 +192,20 @@ mod tests {
     fn the_client_cannot_rename_a_pdf_into_an_image() {
         let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n trailer";
         assert_eq!(sniff(pdf, true), Err(SniffError::NotAnImage));
+    }
+
+    #[test]
+    fn a_bmp_height_is_read_with_its_sign() {
+        let mut bmp = b"BM".to_vec();
+        bmp.extend_from_slice(&[0; 12]);
+        bmp.extend_from_slice(&40u32.to_le_bytes());
+        bmp.extend_from_slice(&16i32.to_le_bytes());
+        bmp.extend_from_slice(&(-4i32).to_le_bytes());
+        bmp.extend_from_slice(&[1, 0, 24, 0]);
+        bmp.extend_from_slice(&[0; 40]);
+        assert_eq!(sniff(&bmp, true), Ok(Sniffed::Image(ImageInfo { format: ImageFormat::Bmp, width: 16, height: 4 })));
+        bmp[18..22].copy_from_slice(&(-16i32).to_le_bytes());
+        assert_eq!(sniff(&bmp, true), Err(SniffError::UnreadableHeader(ImageFormat::Bmp)));
     }
 
     #[test]

@@ -19,9 +19,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource("/healthz", "GET, HEAD").route(web::get().to(health::live)).route(web::head().to(health::live)),
     )
     .service(resource("/readyz", "GET, HEAD").route(web::get().to(health::ready)).route(web::head().to(health::ready)))
-    .service(resource("/metrics", "GET").route(web::get().to(metrics::render)))
-    .service(resource("/", "GET").route(web::get().to(redirect_to_main)))
-    .service(resource("/main", "GET").route(web::get().to(redirect_to_main)))
+    .service(
+        resource("/metrics", "GET, HEAD").route(web::get().to(metrics::render)).route(web::head().to(metrics::render)),
+    )
+    .service(resource("/", "GET, HEAD").route(web::get().to(redirect_to_main)).route(web::head().to(redirect_to_main)))
+    .service(
+        resource("/main", "GET, HEAD").route(web::get().to(redirect_to_main)).route(web::head().to(redirect_to_main)),
+    )
     .service(
         web::scope("/main")
             .service(resource("/", "GET, HEAD").route(web::get().to(pages::index)).route(web::head().to(pages::index)))

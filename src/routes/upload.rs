@@ -4,10 +4,15 @@
 //! form post gets a 303 to the page of the new images instead. A request
 //! either stores all its files or none.
 
+use std::time::Duration;
+
 use actix_multipart::Multipart;
-use actix_web::http::header;
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::mime;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -15,7 +20,8 @@ use crate::http::negotiate::wants_html;
 use crate::http::public_url::base_url;
 use crate::metrics::InFlight;
 use crate::state::AppState;
-use crate::upload::{Batch, Ingested, ingest, multipart_error, skip_field};
+use crate::timeouts::IdleTimeout;
+use crate::upload::{Batch, Ingested, idle_body_error, ingest, multipart_error, skip_field};
 
 /// Form fields that are not files, per request, beyond which the request is refused.
 const MAX_OTHER_FIELDS: usize = 16;
@@ -44,16 +50,26 @@ pub async fn upload(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    check_upload_head(req.headers(), &state)?;
+    // Beyond the cap, refuse before reading a byte: memory has a stated bound.
+    let _slot = state.upload_slots.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
     let _in_flight = InFlight::enter(&state.metrics.uploads_in_flight);
-    refuse_oversized_request(&req, &state)?;
 
+    // A body that goes silent ends with an error instead of pinning memory.
+    let payload = IdleTimeout::new(payload, state.idle_timeout(), idle_body_error);
+    let max_duration = Duration::from_secs(state.limits.max_duration_secs);
     let mut batch = Batch::new(state.store.clone());
-    match receive_files(&req, payload, &state, &mut batch).await {
-        Ok(()) => {}
-        Err(e) => {
-            batch.roll_back().await;
-            return Err(e);
-        }
+    let received = tokio::time::timeout(max_duration, receive_files(&req, payload, &state, &mut batch)).await;
+    let failure = match received {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(ApiError::RequestTimeout {
+            message: format!("the upload took longer than the limit of {} seconds", max_duration.as_secs()),
+        }),
+    };
+    if let Some(e) = failure {
+        batch.roll_back().await;
+        return Err(e);
     }
     let files = batch.commit();
     state.metrics.images_stored.inc_by(files.len() as u64);
@@ -71,36 +87,52 @@ pub async fn upload(
     Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(body))
 }
 
-/// A `Content-Length` beyond the request limit is refused before any byte is read.
-fn refuse_oversized_request(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+/// What can be refused from the request head alone, before any of the body
+/// is read (and, with `Expect: 100-continue`, before it is even sent): a
+/// declared length over the limit, a body that is not `multipart/form-data`
+/// (`multipart/mixed` and friends are not uploads), an instance at its cap.
+pub fn check_upload_head(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
     let limit = state.limits.max_request_bytes;
     let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > limit => Err(ApiError::too_large(
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&length| length > limit) {
+        return Err(ApiError::too_large(
             "request_too_large",
             format!("the request body of {length} bytes is larger than the limit of {limit} bytes"),
-        )),
-        _ => Ok(()),
+        ));
     }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let is_form_data = content_type
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|mime| mime.type_() == mime::MULTIPART && mime.subtype() == mime::FORM_DATA);
+    if !is_form_data {
+        return Err(ApiError::unsupported(
+            "unsupported_content_type",
+            "send the upload as multipart/form-data with the image in a field named \"file\"",
+        ));
+    }
+    if state.upload_slots.available_permits() == 0 {
+        return Err(ApiError::Busy);
+    }
+    Ok(())
 }
 
 async fn receive_files(
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: impl Stream<Item = Result<Bytes, PayloadError>> + 'static,
     state: &AppState,
     batch: &mut Batch,
 ) -> Result<(), ApiError> {
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut other_fields = 0;
     while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(multipart_error)?;
+        let mut field = field.map_err(|e| multipart_error(e, state.idle_timeout()))?;
         if field.name() != Some("file") {
             other_fields += 1;
             if other_fields > MAX_OTHER_FIELDS {
                 return Err(ApiError::bad_request("too_many_fields", "the form has too many fields"));
             }
-            skip_field(&mut field).await?;
+            skip_field(&mut field, state).await?;
             continue;
         }
         if batch.len() == state.limits.max_files {

@@ -8,7 +8,9 @@
 //! ```
 //! An upload is written into its own directory under `tmp/`, fsynced, and
 //! renamed into `objects/` in one step, so readers see the whole object or
-//! nothing. A failed or dropped upload removes its temp directory.
+//! nothing. A failed or dropped upload removes its temp directory; what a
+//! crash leaves in `tmp/` is swept. Reads and deletes have a deadline
+//! (`storage.fs.operation_timeout_ms`): a hung disk gives a 503, not a hang.
 
 use std::io::{ErrorKind, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -22,15 +24,15 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
 use super::{
-    ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, UploadBody,
-    etag_for,
+    ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody,
+    etag_for, within,
 };
+use crate::config::FsSettings;
 use crate::image::ImageId;
+use crate::timeouts::IdleTimeout;
 
 const WRITE_BUFFER: usize = 256 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
-/// Temp entries older than this are leftovers of a crash and are removed at startup.
-const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -45,6 +47,7 @@ struct Meta {
 pub struct FsStore {
     objects: PathBuf,
     tmp: PathBuf,
+    deadline: Duration,
 }
 
 fn io_error(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -52,24 +55,99 @@ fn io_error(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 impl FsStore {
-    /// Creates the directory layout if needed and clears stale temp entries.
-    pub async fn open(root: &Path) -> std::io::Result<Self> {
-        let store = Self { objects: root.join("objects"), tmp: root.join("tmp") };
+    /// Creates the directory layout if needed.
+    pub async fn open(settings: &FsSettings) -> std::io::Result<Self> {
+        let root = &settings.root;
+        let store = Self {
+            objects: root.join("objects"),
+            tmp: root.join("tmp"),
+            deadline: Duration::from_millis(settings.operation_timeout_ms),
+        };
         fs::create_dir_all(&store.objects).await?;
         fs::create_dir_all(&store.tmp).await?;
-        store.remove_stale_tmp().await?;
         Ok(store)
     }
 
-    async fn remove_stale_tmp(&self) -> std::io::Result<()> {
+    async fn remove_stale_tmp(&self, older_than: Duration) -> std::io::Result<usize> {
+        let mut removed = 0;
         let mut entries = fs::read_dir(&self.tmp).await?;
         while let Some(entry) = entries.next_entry().await? {
             let age = entry.metadata().await?.modified()?.elapsed().unwrap_or_default();
-            if age > STALE_TMP_AGE {
+            if age > older_than {
                 remove_entry(&entry.path()).await?;
+                tracing::info!(path = %entry.path().display(), "removed a stale temp entry");
+                removed += 1;
             }
         }
-        Ok(())
+        Ok(removed)
+    }
+
+    async fn open_object(
+        &self,
+        id: &ImageId,
+        range: Option<ByteRange>,
+    ) -> Result<Option<(ObjectInfo, fs::File, u64)>, StoreError> {
+        let dir = self.object_dir(id);
+        let Some(info) = self.read_info(id).await? else { return Ok(None) };
+        // Deletion renames the directory away; a file opened before that stays readable.
+        let mut file = match fs::File::open(dir.join("data")).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::unavailable("opening object", e)),
+        };
+        let (start, len) = match &range {
+            Some(r) => (*r.start(), r.end() - r.start() + 1),
+            None => (0, info.size),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await.map_err(io_error("seeking in object"))?;
+        }
+        Ok(Some((info, file, len)))
+    }
+
+    async fn read_info(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
+        let dir = self.object_dir(id);
+        let Some(meta) = self.read_meta(&dir).await? else { return Ok(None) };
+        let stat = match fs::metadata(dir.join("data")).await {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::unavailable("reading object size", e)),
+        };
+        if stat.len() != meta.size {
+            return Err(StoreError::Corrupt(format!(
+                "{}: {} bytes on disk, {} in metadata",
+                dir.display(),
+                stat.len(),
+                meta.size
+            )));
+        }
+        Ok(Some(ObjectInfo {
+            size: meta.size,
+            content_type: meta.content_type,
+            etag: etag_for(&meta.sha256),
+            last_modified: stat.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            file_name: meta.file_name,
+            width: meta.width,
+            height: meta.height,
+        }))
+    }
+
+    async fn remove_object(&self, id: &ImageId) -> Result<bool, StoreError> {
+        let target = self.object_dir(id);
+        let doomed = self.fresh_tmp_path("deleted", id);
+        match fs::rename(&target, &doomed).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.check_objects_dir().await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(StoreError::unavailable("deleting object", e)),
+        }
+        if let Some(shard) = target.parent() {
+            sync_dir(shard).await?;
+        }
+        remove_entry(&doomed).await.map_err(io_error("removing deleted object"))?;
+        Ok(true)
     }
 
     fn object_dir(&self, id: &ImageId) -> PathBuf {
@@ -144,7 +222,7 @@ impl ImageStore for FsStore {
         fs::create_dir_all(shard).await.map_err(io_error("creating shard directory"))?;
         // Only an injected id generator can reuse an id; the new upload replaces the old one.
         if fs::try_exists(&target).await.map_err(io_error("checking object directory"))? {
-            self.delete(&object.id).await?;
+            self.remove_object(&object.id).await?;
         }
         fs::rename(staging.path(), &target).await.map_err(io_error("publishing object"))?;
         staging.disarm();
@@ -153,78 +231,38 @@ impl ImageStore for FsStore {
     }
 
     async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
-        let dir = self.object_dir(id);
-        let Some(info) = self.head(id).await? else { return Ok(None) };
-        // Deletion renames the directory away; a file opened before that stays readable.
-        let mut file = match fs::File::open(dir.join("data")).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::unavailable("opening object", e)),
-        };
-        let (start, len) = match &range {
-            Some(r) => (*r.start(), r.end() - r.start() + 1),
-            None => (0, info.size),
-        };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await.map_err(io_error("seeking in object"))?;
-        }
-        let body = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
-            .map_err(|e| StoreError::unavailable("reading object", e))
-            .boxed();
-        Ok(Some(Object { info, body }))
+        let opened = within("opening object", self.deadline, self.open_object(id, range)).await?;
+        let Some((info, file, len)) = opened else { return Ok(None) };
+        let chunks = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
+            .map_err(|e| StoreError::unavailable("reading object", e));
+        let pause = self.deadline;
+        let body =
+            IdleTimeout::new(chunks, pause, move || StoreError::TimedOut { what: "reading object", after: pause });
+        Ok(Some(Object { info, body: body.boxed() }))
     }
 
     async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
-        let dir = self.object_dir(id);
-        let Some(meta) = self.read_meta(&dir).await? else { return Ok(None) };
-        let stat = match fs::metadata(dir.join("data")).await {
-            Ok(stat) => stat,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::unavailable("reading object size", e)),
-        };
-        if stat.len() != meta.size {
-            return Err(StoreError::Corrupt(format!(
-                "{}: {} bytes on disk, {} in metadata",
-                dir.display(),
-                stat.len(),
-                meta.size
-            )));
-        }
-        Ok(Some(ObjectInfo {
-            size: meta.size,
-            content_type: meta.content_type,
-            etag: etag_for(&meta.sha256),
-            last_modified: stat.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            file_name: meta.file_name,
-            width: meta.width,
-            height: meta.height,
-        }))
+        within("reading object metadata", self.deadline, self.read_info(id)).await
     }
 
     async fn delete(&self, id: &ImageId) -> Result<bool, StoreError> {
-        let target = self.object_dir(id);
-        let doomed = self.fresh_tmp_path("deleted", id);
-        match fs::rename(&target, &doomed).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                self.check_objects_dir().await?;
-                return Ok(false);
-            }
-            Err(e) => return Err(StoreError::unavailable("deleting object", e)),
-        }
-        if let Some(shard) = target.parent() {
-            sync_dir(shard).await?;
-        }
-        remove_entry(&doomed).await.map_err(io_error("removing deleted object"))?;
-        Ok(true)
+        within("deleting object", self.deadline, self.remove_object(id)).await
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {
-        self.check_objects_dir().await?;
-        let probe = self.tmp.join(format!("ready-{}", uuid::Uuid::new_v4().simple()));
-        fs::write(&probe, b"ok").await.map_err(io_error("writing to storage directory"))?;
-        fs::remove_file(&probe).await.map_err(io_error("writing to storage directory"))?;
-        Ok(())
+        within("checking the storage directory", self.deadline, async {
+            self.check_objects_dir().await?;
+            let probe = self.tmp.join(format!("ready-{}", uuid::Uuid::new_v4().simple()));
+            fs::write(&probe, b"ok").await.map_err(io_error("writing to storage directory"))?;
+            fs::remove_file(&probe).await.map_err(io_error("writing to storage directory"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sweep(&self, older_than: Duration) -> Result<Swept, StoreError> {
+        let objects = self.remove_stale_tmp(older_than).await.map_err(io_error("sweeping temp entries"))?;
+        Ok(Swept { uploads: 0, objects })
     }
 
     fn drain(&self, _timeout: Duration) -> futures_util::future::BoxFuture<'static, ()> {

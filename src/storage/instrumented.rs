@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, UploadBody};
+use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody};
 use crate::image::ImageId;
-use crate::metrics::Metrics;
+use crate::metrics::{LeftoverLabels, Metrics, OutcomeLabels};
 
 pub struct InstrumentedStore {
     inner: Arc<dyn ImageStore>,
@@ -30,6 +30,7 @@ impl InstrumentedStore {
             Ok(value) if found(value) => "ok",
             Ok(_) => "not_found",
             Err(StoreError::Body(_)) => "client_error",
+            Err(StoreError::TimedOut { .. }) => "timeout",
             Err(_) => "error",
         };
         self.metrics.observe_storage(operation, outcome, started.elapsed().as_secs_f64());
@@ -70,6 +71,24 @@ impl ImageStore for InstrumentedStore {
         let started = Instant::now();
         let result = self.inner.check_ready().await;
         self.record("ready", started, &result, |_| true);
+        result
+    }
+
+    /// Sweeps are background work: counted apart from the request path's operations.
+    async fn sweep(&self, older_than: Duration) -> Result<Swept, StoreError> {
+        let result = self.inner.sweep(older_than).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.metrics.sweeps.get_or_create(&OutcomeLabels { outcome }).inc();
+        if let Ok(swept) = &result {
+            self.metrics
+                .leftovers_removed
+                .get_or_create(&LeftoverLabels { kind: "multipart_upload" })
+                .inc_by(swept.uploads as u64);
+            self.metrics
+                .leftovers_removed
+                .get_or_create(&LeftoverLabels { kind: "object" })
+                .inc_by(swept.objects as u64);
+        }
         result
     }
 

@@ -8,12 +8,13 @@
 pub mod fs;
 mod hashing;
 pub mod instrumented;
-mod parts;
 pub mod s3;
+pub mod sweeper;
 
+use std::future::Future;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -31,6 +32,8 @@ pub enum BodyError {
     TooLarge { limit: u64 },
     #[error("the upload ended before the file was complete: {0}")]
     Incomplete(String),
+    #[error("the upload sent nothing for too long")]
+    Idle,
 }
 
 /// The bytes of an upload, as they arrive. Not `Send`: it may wrap a multipart field.
@@ -51,9 +54,31 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store did not finish in time (frozen, overloaded, or a hung disk).
+    #[error("storage unavailable: {what} did not finish within {} ms", .after.as_millis())]
+    TimedOut { what: &'static str, after: Duration },
     /// The store answered with something that makes no sense (a bug or corruption).
     #[error("storage inconsistency: {0}")]
     Corrupt(String),
+}
+
+/// Runs `operation` within `deadline`; past it, the store counts as unavailable
+/// and the operation is dropped (which cancels it).
+pub async fn within<T>(
+    what: &'static str,
+    deadline: Duration,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(deadline, operation).await.unwrap_or(Err(StoreError::TimedOut { what, after: deadline }))
+}
+
+/// What a sweep of leftovers removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Incomplete multipart uploads aborted (S3).
+    pub uploads: usize,
+    /// Staging objects (S3) or temp entries (disk) deleted.
+    pub objects: usize,
 }
 
 impl StoreError {
@@ -127,6 +152,11 @@ pub trait ImageStore: Send + Sync {
     /// Succeeds when the store can serve requests (readiness probe).
     async fn check_ready(&self) -> Result<(), StoreError>;
 
+    /// Removes what interrupted uploads left behind (a crash, an outage that
+    /// outlasted the cleanup) and is older than `older_than`. Safe to run from
+    /// several replicas at once: no live upload is ever that old.
+    async fn sweep(&self, older_than: Duration) -> Result<Swept, StoreError>;
+
     /// Resolves once background cleanup (multipart aborts, staging deletes)
     /// has finished, or after `timeout`. Called when the server stops.
     fn drain(&self, timeout: std::time::Duration) -> futures_util::future::BoxFuture<'static, ()>;
@@ -135,7 +165,7 @@ pub trait ImageStore: Send + Sync {
 /// Opens the configured backend, once, at startup.
 pub async fn open(settings: &StorageSettings) -> anyhow::Result<Arc<dyn ImageStore>> {
     Ok(match settings.backend {
-        Backend::Fs => Arc::new(fs::FsStore::open(&settings.fs.root).await?),
+        Backend::Fs => Arc::new(fs::FsStore::open(&settings.fs).await?),
         Backend::S3 => Arc::new(s3::S3Store::new(&settings.s3)?),
     })
 }

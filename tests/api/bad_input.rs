@@ -17,6 +17,8 @@ both_backends!(
     an_empty_file_is_400,
     a_truncated_body_gets_400_or_a_closed_connection_and_stores_nothing,
     a_client_that_hangs_up_mid_upload_leaves_nothing_behind,
+    a_multipart_body_that_is_not_form_data_is_415,
+    invisible_direction_marks_are_removed_from_file_names,
 );
 
 const BOUNDARY: &str = "picshelf-test-boundary";
@@ -179,4 +181,44 @@ async fn a_client_that_hangs_up_mid_upload_leaves_nothing_behind(backend: Backen
 
     app.assert_stores(&[Expected::new(&kept.id, &keep, "image/png", Some("keep.png"), 4, 4)]).await;
     assert_eq!(app.upload(vec![FilePart::png("after.png", 4, 4)]).await.status(), 201);
+}
+
+/// `multipart/mixed` (or `related`, `alternative`) is not a form upload, even
+/// when it carries a well-formed image part.
+async fn a_multipart_body_that_is_not_form_data_is_415(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let png = images::png(4, 4);
+    for subtype in ["mixed", "related", "alternative", "byteranges"] {
+        let mut body = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(&png);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let response = app
+            .client
+            .post(app.url("/main/upload"))
+            .header("Content-Type", format!("multipart/{subtype}; boundary={BOUNDARY}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "multipart/{subtype}");
+        assert_eq!(error_of(response).await.code, "unsupported_content_type", "multipart/{subtype}");
+    }
+    app.assert_stores_nothing().await;
+}
+
+/// Bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) could
+/// make "photo\u{202E}gpj.exe" read as "photoexe.jpg" on the page; they are
+/// removed like control characters.
+async fn invisible_direction_marks_are_removed_from_file_names(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bytes = images::png(4, 4);
+    let file =
+        app.upload_ok(FilePart::new("photo\u{202E}gpj.\u{2066}exe\u{2069}.png", bytes.clone(), "image/png")).await;
+    assert_eq!(file.file_name.as_deref(), Some("photogpj.exe.png"));
+    let page = app.get(&format!("/main/view/{}", file.id)).await.text().await.unwrap();
+    assert!(!page.contains('\u{202E}') && !page.contains('\u{2066}'), "{page}");
+    app.assert_stores(&[Expected::new(&file.id, &bytes, "image/png", Some("photogpj.exe.png"), 4, 4)]).await;
 }

@@ -318,7 +318,7 @@ async fn sigterm_past_the_timeout_aborts_a_stalled_upload_cleanly() {
     let status = running.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "clean exit: {status:?}\n{}", running.output());
     stream.shutdown().await.ok();
-    crate::helpers::audit::assert_stores(&Storage::S3 { bucket }, &[]).await;
+    crate::helpers::audit::assert_stores(&Storage::S3 { bucket, garage: garage::garage() }, &[]).await;
 }
 
 /// A 256 MiB upload through each backend: peak memory grows by a small,
@@ -380,4 +380,63 @@ async fn memory_stays_flat_during_a_large_streamed_upload() {
             SIZE >> 20
         );
     }
+}
+
+/// Twenty clients each send 12 MiB of an upload to S3 and stall. At most
+/// `upload.max_concurrent` (4) are taken in, so memory grows by at most
+/// 4 × part size × (parts in flight + 1), the bound the README states; the
+/// rest get 503 before their bodies are read, and the four stalled ones are
+/// abandoned after the idle timeout with nothing left in the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_cannot_pin_more_memory_than_the_stated_bound() {
+    const PART: u64 = 5 * 1024 * 1024;
+    const CONCURRENT: u64 = 4;
+    let bucket = garage::garage().create_bucket().await;
+    let mut vars = s3_vars(&bucket, &garage::garage().secret_access_key);
+    vars.push(("PICSHELF__UPLOAD__MAX_CONCURRENT", CONCURRENT.to_string()));
+    vars.push(("PICSHELF__UPLOAD__IDLE_TIMEOUT_SECS", "4".into()));
+    vars.push(("PICSHELF__UPLOAD__MAX_FILE_BYTES", (64 * 1024 * 1024).to_string()));
+    let running = Running::start("test", &vars);
+    let client = reqwest::Client::new();
+    let warm =
+        client.post(running.url("/main/upload")).multipart(upload_form(images::png(64, 64))).send().await.unwrap();
+    assert_eq!(warm.status(), 201);
+    let warm: serde_json::Value = warm.json().await.unwrap();
+    let warm = Expected::new(
+        warm["files"][0]["id"].as_str().unwrap(),
+        &images::png(64, 64),
+        "image/png",
+        Some("a.png"),
+        64,
+        64,
+    );
+    let (_, baseline) = running.memory_kib();
+
+    let upload = RawUpload::new(&images::big_png(40 * 1024 * 1024, 3000, 2000, 23));
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let mut stream = raw_http::connect(running.port).await;
+        raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
+        // Refused uploads close their connection: a failed write is fine.
+        let _ = raw_http::send(&mut stream, &upload.start).await;
+        let _ = raw_http::send(&mut stream, &upload.file[..12 * 1024 * 1024]).await;
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (peak, _) = running.memory_kib();
+    let growth = peak.saturating_sub(baseline);
+    let bound_kib = CONCURRENT * PART * 3 / 1024;
+    eprintln!(
+        "20 stalled uploads: baseline {baseline} KiB, peak {peak} KiB, growth {growth} KiB, bound {bound_kib} KiB"
+    );
+    assert!(growth < bound_kib, "memory grew by {growth} KiB, over the bound of {bound_kib} KiB");
+
+    let mut statuses = Vec::new();
+    for mut stream in streams {
+        statuses.push(read_response(&mut stream, Duration::from_secs(30)).await.map(|r| r.status));
+    }
+    let count = |status| statuses.iter().filter(|s| **s == Some(status)).count() as u64;
+    assert_eq!(count(408), CONCURRENT, "{statuses:?}");
+    assert_eq!(count(503), 20 - CONCURRENT, "{statuses:?}");
+    crate::helpers::audit::assert_stores(&Storage::S3 { bucket, garage: garage::garage() }, &[warm]).await;
 }

@@ -18,6 +18,7 @@ both_backends!(
     a_browser_form_post_is_redirected_to_the_page_of_the_images,
     the_json_urls_follow_the_proxy_prefix,
     a_multi_part_sized_upload_is_stored_whole,
+    a_top_down_bmp_is_accepted_with_its_real_height,
 );
 
 async fn a_png_upload_answers_201_with_location_and_the_full_description(backend: Backend) {
@@ -181,4 +182,21 @@ async fn the_json_error_shape_is_stable() {
     let error = error_of(response).await;
     assert_eq!(error.code, "unsupported_type");
     assert!(error.message.contains("not an image"), "{}", error.message);
+}
+
+/// A BMP whose rows run top to bottom stores a negative height; its size is
+/// the absolute value, not 2^32 minus it.
+async fn a_top_down_bmp_is_accepted_with_its_real_height(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut bmp = images::encode(Encoding::Bmp, 16, 4);
+    // BITMAPINFOHEADER: width at offset 18, height at 22 (i32, little-endian).
+    assert_eq!(i32::from_le_bytes(bmp[22..26].try_into().unwrap()), 4);
+    bmp[22..26].copy_from_slice(&(-4i32).to_le_bytes());
+    assert!(image::load_from_memory(&bmp).is_ok(), "a valid top-down BMP");
+
+    let file = app.upload_ok(FilePart::new("top-down.bmp", bmp.clone(), "image/bmp")).await;
+
+    assert_eq!(file.content_type, "image/bmp");
+    assert_eq!((file.width, file.height), (16, 4));
+    app.assert_stores(&[Expected::new(&file.id, &bmp, "image/bmp", Some("top-down.bmp"), 16, 4)]).await;
 }

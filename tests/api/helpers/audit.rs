@@ -40,11 +40,16 @@ impl Expected {
 /// Cleanup after a failure may run in the background for a moment: retry
 /// until the store is as expected, then fail with what is still wrong.
 pub async fn assert_stores(storage: &Storage, expected: &[Expected]) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    assert_stores_within(storage, expected, Duration::from_secs(15)).await;
+}
+
+/// As [`assert_stores`], waiting up to `patience` for background cleanup.
+pub async fn assert_stores_within(storage: &Storage, expected: &[Expected], patience: Duration) {
+    let deadline = Instant::now() + patience;
     loop {
         let problems = match storage {
             Storage::Fs { root, .. } => audit_fs(root, expected),
-            Storage::S3 { bucket } => audit_s3(bucket, expected).await,
+            Storage::S3 { bucket, garage } => audit_s3(garage, bucket, expected).await,
         };
         if problems.is_empty() {
             return;
@@ -101,8 +106,7 @@ fn audit_fs(root: &Path, expected: &[Expected]) -> Vec<String> {
     problems
 }
 
-async fn audit_s3(bucket: &str, expected: &[Expected]) -> Vec<String> {
-    let garage = garage::garage();
+async fn audit_s3(garage: &garage::Garage, bucket: &str, expected: &[Expected]) -> Vec<String> {
     let expect: Vec<_> = expected
         .iter()
         .map(|e| {

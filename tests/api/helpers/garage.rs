@@ -1,12 +1,14 @@
-//! One real Garage server per test process, started on first use. Each test
-//! gets its own bucket. Garage is installed (and cached) by
+//! Real Garage servers. One is shared by the whole test process (started on
+//! first use, a fresh bucket per test); tests that freeze, kill and restart
+//! their store start a private one. Garage is installed (and cached) by
 //! `scripts/install-test-tools`; nothing is skipped when it is missing.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use picshelf::config::{Backend, Settings};
@@ -23,10 +25,13 @@ pub struct Garage {
     admin_token: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    pid: Mutex<i32>,
     _dir: tempfile::TempDir,
 }
 
-static GARAGE: OnceLock<Garage> = OnceLock::new();
+static GARAGE: OnceLock<Arc<Garage>> = OnceLock::new();
 static PYTHON: OnceLock<String> = OnceLock::new();
 static BUCKETS: AtomicU32 = AtomicU32::new(0);
 
@@ -44,6 +49,11 @@ pub fn python() -> &'static str {
     PYTHON.get_or_init(|| run_script("install-test-tools"))
 }
 
+fn garage_binary() -> &'static str {
+    static BINARY: OnceLock<String> = OnceLock::new();
+    BINARY.get_or_init(|| run_script("install-garage"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
@@ -56,20 +66,28 @@ fn rand_byte() -> u8 {
     uuid::Uuid::new_v4().as_bytes()[0]
 }
 
-pub fn garage() -> &'static Garage {
-    GARAGE.get_or_init(start)
+/// The server shared by the test process.
+pub fn garage() -> Arc<Garage> {
+    GARAGE.get_or_init(|| Arc::new(Garage::start())).clone()
 }
 
-fn start() -> Garage {
-    let _ = python();
-    let binary = run_script("install-garage");
-    let dir = tempfile::tempdir().expect("garage dir");
-    let (s3_port, rpc_port, admin_port) = (free_port(), free_port(), free_port());
-    let admin_token = random_hex(16);
-    let access_key_id = format!("GK{}", random_hex(12));
-    let secret_access_key = random_hex(32);
-    let config = format!(
-        r#"metadata_dir = "{dir}/meta"
+fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill(2) on a process this harness started.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+impl Garage {
+    /// Starts a server of its own (for tests that stop or freeze it). It dies
+    /// with the test process, and when dropped.
+    pub fn start() -> Garage {
+        let _ = python();
+        let dir = tempfile::tempdir().expect("garage dir");
+        let (s3_port, rpc_port, admin_port) = (free_port(), free_port(), free_port());
+        let admin_token = random_hex(16);
+        let config = format!(
+            r#"metadata_dir = "{dir}/meta"
 data_dir = "{dir}/data"
 db_engine = "sqlite"
 replication_factor = 1
@@ -83,29 +101,40 @@ api_bind_addr = "127.0.0.1:{s3_port}"
 api_bind_addr = "127.0.0.1:{admin_port}"
 admin_token = "{admin_token}"
 "#,
-        dir = dir.path().display(),
-        rpc_secret = random_hex(32),
-    );
-    let config_path = dir.path().join("garage.toml");
-    std::fs::write(&config_path, config).expect("garage config");
-    let log = std::fs::File::create(dir.path().join("garage.log")).expect("garage log");
+            dir = dir.path().display(),
+            rpc_secret = random_hex(32),
+        );
+        let config_path = dir.path().join("garage.toml");
+        std::fs::write(&config_path, config).expect("garage config");
+        let garage = Garage {
+            s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
+            admin_endpoint: format!("http://127.0.0.1:{admin_port}"),
+            admin_token,
+            access_key_id: format!("GK{}", random_hex(12)),
+            secret_access_key: random_hex(32),
+            config_path,
+            log_path: dir.path().join("garage.log"),
+            pid: Mutex::new(0),
+            _dir: dir,
+        };
+        garage.launch();
+        garage
+    }
 
-    // Garage must die with the test process. PR_SET_PDEATHSIG fires when the
-    // *thread* that spawned the child exits, so a thread that never exits spawns it.
-    let (spawned, started) = std::sync::mpsc::channel();
-    let environment = [
-        ("GARAGE_DEFAULT_ACCESS_KEY", access_key_id.clone()),
-        ("GARAGE_DEFAULT_SECRET_KEY", secret_access_key.clone()),
-        ("GARAGE_DEFAULT_BUCKET", "picshelf-test".to_owned()),
-        ("RUST_LOG", "garage=warn".to_owned()),
-    ];
-    std::thread::spawn(move || {
-        let mut command = Command::new(binary);
+    /// Starts the server process and waits until it is healthy.
+    fn launch(&self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("garage log");
+        let mut command = Command::new(garage_binary());
         command
             .arg("-c")
-            .arg(&config_path)
+            .arg(&self.config_path)
             .args(["server", "--single-node", "--default-bucket"])
-            .envs(environment)
+            .envs([
+                ("GARAGE_DEFAULT_ACCESS_KEY", self.access_key_id.clone()),
+                ("GARAGE_DEFAULT_SECRET_KEY", self.secret_access_key.clone()),
+                ("GARAGE_DEFAULT_BUCKET", "picshelf-test".to_owned()),
+                ("RUST_LOG", "garage=warn".to_owned()),
+            ])
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         // SAFETY: prctl is async-signal-safe and touches only the child.
@@ -115,27 +144,51 @@ admin_token = "{admin_token}"
                 Ok(())
             });
         }
-        let result = command.spawn().map(|child| child.id());
-        spawned.send(result).expect("report spawn");
-        loop {
-            std::thread::park();
+        // Garage must die with the test process. PR_SET_PDEATHSIG fires when the
+        // *thread* that spawned the child exits, so a thread that never exits
+        // spawns it (and reaps it when it ends).
+        let (spawned, started) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            match command.spawn() {
+                Ok(mut child) => {
+                    spawned.send(Ok(child.id() as i32)).expect("report spawn");
+                    let _ = child.wait();
+                }
+                Err(e) => spawned.send(Err(e)).expect("report spawn"),
+            }
+            loop {
+                std::thread::park();
+            }
+        });
+        *self.pid.lock().unwrap() = started.recv().expect("spawn thread").expect("garage starts");
+        self.wait_until_healthy();
+    }
+
+    /// SIGSTOP: the server keeps its sockets but answers nothing (a hung store).
+    pub fn freeze(&self) {
+        signal(*self.pid.lock().unwrap(), libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        signal(*self.pid.lock().unwrap(), libc::SIGCONT);
+    }
+
+    /// SIGKILL, and waits until the S3 port refuses connections.
+    pub fn kill(&self) {
+        signal(*self.pid.lock().unwrap(), libc::SIGKILL);
+        let address = self.s3_endpoint.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&address).is_ok() {
+            assert!(Instant::now() < deadline, "garage did not die");
+            std::thread::sleep(Duration::from_millis(50));
         }
-    });
-    started.recv().expect("spawn thread").expect("garage starts");
+    }
 
-    let garage = Garage {
-        s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
-        admin_endpoint: format!("http://127.0.0.1:{admin_port}"),
-        admin_token,
-        access_key_id,
-        secret_access_key,
-        _dir: dir,
-    };
-    garage.wait_until_healthy();
-    garage
-}
+    /// Starts the server again on the same ports and data after [`Garage::kill`].
+    pub fn restart(&self) {
+        self.launch();
+    }
 
-impl Garage {
     fn wait_until_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let address = self.admin_endpoint.trim_start_matches("http://").to_owned();
@@ -152,7 +205,7 @@ impl Garage {
             if healthy {
                 return;
             }
-            assert!(Instant::now() < deadline, "garage did not become healthy; see its log");
+            assert!(Instant::now() < deadline, "garage did not become healthy; see {}", self.log_path.display());
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -188,7 +241,8 @@ impl Garage {
     }
 
     /// Points `settings` at `bucket` on this server, with small parts so
-    /// multipart paths are exercised by modest files.
+    /// multipart paths are exercised by modest files. Timeouts stay the
+    /// repository's defaults.
     pub fn configure(&self, settings: &mut Settings, bucket: &str) {
         settings.storage.backend = Backend::S3;
         let s3 = &mut settings.storage.s3;
@@ -200,8 +254,20 @@ impl Garage {
         s3.secret_access_key = SecretString::from(self.secret_access_key.clone());
         s3.part_size_bytes = 5 * 1024 * 1024;
         s3.parts_in_flight = 2;
-        s3.connect_timeout_ms = 1000;
-        s3.read_timeout_ms = 10_000;
-        s3.max_attempts = 2;
+    }
+
+    /// An SDK client of this server, for what the tests do behind the service's back.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let mut settings = super::base_settings();
+        self.configure(&mut settings, "unused-test");
+        picshelf::storage::s3::client::build(&settings.storage.s3)
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        let pid = *self.pid.lock().unwrap();
+        signal(pid, libc::SIGCONT);
+        signal(pid, libc::SIGKILL);
     }
 }

@@ -74,7 +74,7 @@ fn init_test_logging() {
 /// Where a test app keeps its images.
 pub enum Storage {
     Fs { root: PathBuf, _dir: tempfile::TempDir },
-    S3 { bucket: String },
+    S3 { bucket: String, garage: Arc<garage::Garage> },
 }
 
 pub struct TestApp {
@@ -162,22 +162,37 @@ pub async fn spawn_app_with(
     configure: impl FnOnce(&mut Settings),
     ids: Option<Arc<dyn IdGenerator>>,
 ) -> TestApp {
-    init_test_logging();
-    let mut settings = base_settings();
     let storage = match backend {
         Backend::Fs => {
             let dir = tempfile::tempdir().expect("temp dir");
-            settings.storage.backend = StorageBackend::Fs;
-            settings.storage.fs.root = dir.path().join("images");
-            Storage::Fs { root: settings.storage.fs.root.clone(), _dir: dir }
+            Storage::Fs { root: dir.path().join("images"), _dir: dir }
         }
-        Backend::S3 => {
-            let garage = garage::garage();
-            let bucket = garage.create_bucket().await;
-            garage.configure(&mut settings, &bucket);
-            Storage::S3 { bucket }
-        }
+        Backend::S3 => new_bucket(garage::garage()).await,
     };
+    spawn_app_in(storage, configure, ids).await
+}
+
+/// A fresh bucket on `garage`.
+pub async fn new_bucket(garage: Arc<garage::Garage>) -> Storage {
+    let bucket = garage.create_bucket().await;
+    Storage::S3 { bucket, garage }
+}
+
+/// Starts an app on a free port storing into `storage`.
+pub async fn spawn_app_in(
+    storage: Storage,
+    configure: impl FnOnce(&mut Settings),
+    ids: Option<Arc<dyn IdGenerator>>,
+) -> TestApp {
+    init_test_logging();
+    let mut settings = base_settings();
+    match &storage {
+        Storage::Fs { root, .. } => {
+            settings.storage.backend = StorageBackend::Fs;
+            settings.storage.fs.root = root.clone();
+        }
+        Storage::S3 { bucket, garage } => garage.configure(&mut settings, bucket),
+    }
     configure(&mut settings);
     settings.validate().expect("test settings are valid");
 
@@ -253,6 +268,11 @@ impl TestApp {
     /// (disk: no temp files; S3: checked by boto3, no incomplete multipart uploads).
     pub async fn assert_stores(&self, expected: &[Expected]) {
         audit::assert_stores(&self.storage, expected).await;
+    }
+
+    /// As [`TestApp::assert_stores`], waiting up to `patience` for background cleanup.
+    pub async fn assert_stores_within(&self, expected: &[Expected], patience: Duration) {
+        audit::assert_stores_within(&self.storage, expected, patience).await;
     }
 
     pub async fn assert_stores_nothing(&self) {

@@ -1,0 +1,182 @@
+//! The bucket as the store sees it: the client, the key layout, a deadline on
+//! every call, and cleanup that outlives the request that needed it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
+
+use crate::image::ImageId;
+use crate::storage::StoreError;
+
+/// Cleanup (an abort, a staging delete) keeps retrying through an outage for
+/// this long; what is still left afterwards is the sweeper's.
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(15 * 60);
+const CLEANUP_FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const CLEANUP_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How long a store call may take in all, retries included.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    pub operation: Duration,
+    pub min_bytes_per_sec: u64,
+}
+
+impl Deadlines {
+    /// A call without a body: metadata, a read to its first byte, a list.
+    pub fn call(&self) -> Duration {
+        self.operation
+    }
+
+    /// A call that moves `bytes` (a part, a single-part upload, a copy).
+    pub fn transfer(&self, bytes: u64) -> Duration {
+        self.operation + Duration::from_millis(bytes.saturating_mul(1000) / self.min_bytes_per_sec.max(1))
+    }
+}
+
+#[derive(Clone)]
+pub struct Bucket {
+    pub client: Client,
+    pub name: String,
+    prefix: String,
+    pub deadlines: Deadlines,
+    runtime: tokio::runtime::Handle,
+    cleanup: TaskTracker,
+}
+
+pub fn sdk_error<E, R>(context: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable { context: format!("{context}: {}", DisplayErrorContext(&err)), source: Box::new(err) }
+}
+
+/// True when the store answered 404, whatever its error code.
+pub fn is_not_found<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    err.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+}
+
+impl Bucket {
+    pub fn new(
+        client: Client,
+        name: String,
+        prefix: String,
+        deadlines: Deadlines,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self { client, name, prefix, deadlines, runtime, cleanup: TaskTracker::new() }
+    }
+
+    /// The key of an image.
+    pub fn key(&self, id: &ImageId) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    /// Where multipart uploads are assembled; never addressable as an image.
+    pub fn staging_key(&self, id: &ImageId) -> String {
+        format!("{}{id}", self.staging_prefix())
+    }
+
+    pub fn staging_prefix(&self) -> String {
+        format!("{}staging/", self.prefix)
+    }
+
+    /// Runs an SDK call on the store's runtime within `deadline` from now,
+    /// retries included; dropping the returned future cancels it.
+    pub fn run<F, T>(
+        &self,
+        what: &'static str,
+        deadline: Duration,
+        call: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + use<F, T>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = AbortOnDropHandle::new(self.runtime.spawn(call));
+        let until = tokio::time::Instant::now() + deadline;
+        async move {
+            match tokio::time::timeout_at(until, handle).await {
+                Ok(joined) => joined.map_err(|e| StoreError::unavailable("storage task", e))?,
+                Err(_) => Err(StoreError::TimedOut { what, after: deadline }),
+            }
+        }
+    }
+
+    /// Aborts a multipart upload in the background, retrying through outages.
+    pub fn abort_in_background(&self, key: String, upload_id: String) {
+        let bucket = self.clone();
+        self.spawn_cleanup(format!("abort multipart upload of {key}"), move || {
+            let request = bucket.client.abort_multipart_upload().bucket(&bucket.name).key(&key).upload_id(&upload_id);
+            bucket.run("AbortMultipartUpload", bucket.deadlines.call(), async move {
+                match request.send().await {
+                    Ok(_) => Ok(()),
+                    // Already gone (completed, aborted, or swept by another replica).
+                    Err(e) if is_not_found(&e) => Ok(()),
+                    Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
+                }
+            })
+        });
+    }
+
+    /// Deletes an object in the background, retrying through outages.
+    pub fn delete_in_background(&self, key: String) {
+        let bucket = self.clone();
+        self.spawn_cleanup(format!("delete {key}"), move || {
+            let request = bucket.client.delete_object().bucket(&bucket.name).key(&key);
+            bucket.run("DeleteObject", bucket.deadlines.call(), async move {
+                request.send().await.map(drop).map_err(|e| sdk_error("DeleteObject", e))
+            })
+        });
+    }
+
+    /// Starts cleanup that must finish even if the request that needs it is
+    /// gone: retried with growing pauses for up to [`CLEANUP_PATIENCE`].
+    fn spawn_cleanup<F, Fut>(&self, what: String, attempt: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
+    {
+        self.cleanup.spawn_on(
+            async move {
+                let started = tokio::time::Instant::now();
+                let mut backoff = CLEANUP_FIRST_BACKOFF;
+                for number in 1u32.. {
+                    match attempt().await {
+                        Ok(()) => {
+                            tracing::debug!(%what, attempts = number, "storage cleanup done");
+                            return;
+                        }
+                        Err(e) if started.elapsed() + backoff > CLEANUP_PATIENCE => {
+                            tracing::error!(%what, error = %crate::error::cause_chain(&e), attempts = number,
+                                "storage cleanup gave up; the sweeper will remove it");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(%what, error = %crate::error::cause_chain(&e), attempt = number,
+                                retry_in_ms = backoff.as_millis() as u64, "storage cleanup failed, retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(CLEANUP_MAX_BACKOFF);
+                        }
+                    }
+                }
+            },
+            &self.runtime,
+        );
+    }
+
+    /// Waits for background cleanup to finish, at most `timeout`.
+    pub async fn drain_cleanup(&self, timeout: Duration) {
+        self.cleanup.close();
+        if tokio::time::timeout(timeout, self.cleanup.wait()).await.is_err() {
+            tracing::warn!(
+                pending = self.cleanup.len(),
+                "storage cleanup still running at shutdown; the sweeper will finish it"
+            );
+        }
+    }
+}

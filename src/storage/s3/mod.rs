@@ -1,0 +1,224 @@
+//! S3-compatible storage on `aws-sdk-s3` (AWS S3, Aliyun OSS, Garage, MinIO).
+//!
+//! Uploads that fit in one part go up as a single `PutObject` of known length.
+//! Larger ones become a multipart upload into a staging key, with at most
+//! `parts_in_flight` parts uploading while the next one fills; on completion
+//! the staged object is copied to its final key with its SHA-256 in the
+//! metadata (only known once every byte was seen) and the staging key is
+//! deleted. Every failure path, a dropped future included, aborts the
+//! multipart upload or deletes the staging object; what an outage or a crash
+//! still leaves is found by [`sweep`].
+//!
+//! Every call has a total deadline (`operation_timeout_ms`, plus time for its
+//! bytes), so a frozen store answers 503 in seconds. All SDK calls run on a
+//! small runtime owned by the store: the connection pool lives as long as the
+//! store, parts upload in parallel with the reading of the request, and
+//! cleanup outlives the request (and actix worker) that started it.
+//!
+//! - [`client`]: the SDK client, configured for non-AWS stores;
+//! - [`bucket`]: key layout, deadlines, background cleanup;
+//! - [`parts`]: cuts the upload stream into parts;
+//! - [`multipart`]: the multipart upload and its abort guard;
+//! - [`reads`]: GetObject and HeadObject;
+//! - [`metadata`]: what objects carry in `x-amz-meta-*`;
+//! - [`sweep`]: leftovers of interrupted uploads.
+
+pub mod bucket;
+pub mod client;
+pub mod metadata;
+mod multipart;
+mod parts;
+mod reads;
+mod sweep;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::MetadataDirective;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use self::bucket::{Bucket, Deadlines, sdk_error};
+use self::multipart::{MultipartUpload, StagedObject};
+use self::parts::PartBuffer;
+use super::{
+    ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody,
+};
+use crate::config::S3Settings;
+use crate::image::ImageId;
+
+pub use self::metadata::{META_FILE_NAME, META_HEIGHT, META_SHA256, META_WIDTH};
+
+pub struct S3Store {
+    bucket: Bucket,
+    part_size: usize,
+    parts_in_flight: usize,
+    _runtime: OwnedRuntime,
+}
+
+impl S3Store {
+    pub fn new(settings: &S3Settings) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("picshelf-s3")
+            .enable_all()
+            .build()?;
+        let deadlines = Deadlines {
+            operation: Duration::from_millis(settings.operation_timeout_ms),
+            min_bytes_per_sec: settings.min_transfer_bytes_per_sec,
+        };
+        let bucket = Bucket::new(
+            client::build(settings),
+            settings.bucket.clone(),
+            settings.prefix.clone(),
+            deadlines,
+            runtime.handle().clone(),
+        );
+        Ok(Self {
+            bucket,
+            part_size: usize::try_from(settings.part_size_bytes)?,
+            parts_in_flight: settings.parts_in_flight,
+            _runtime: OwnedRuntime(Some(runtime)),
+        })
+    }
+
+    async fn put_single(&self, object: &NewObject, body: Bytes, sha256: &str) -> Result<(), StoreError> {
+        let deadline = self.bucket.deadlines.transfer(body.len() as u64);
+        let request = self
+            .bucket
+            .client
+            .put_object()
+            .bucket(&self.bucket.name)
+            .key(self.bucket.key(&object.id))
+            .content_type(object.format.mime_type())
+            .content_length(body.len() as i64)
+            .set_metadata(Some(metadata::for_object(object, Some(sha256))))
+            .body(ByteStream::from(body));
+        self.bucket
+            .run(
+                "PutObject",
+                deadline,
+                async move { request.send().await.map(drop).map_err(|e| sdk_error("PutObject", e)) },
+            )
+            .await
+    }
+
+    /// Copies the assembled staging object to its final key, now with its SHA-256.
+    async fn publish_staged(
+        &self,
+        object: &NewObject,
+        staged: StagedObject,
+        size: u64,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .bucket
+            .client
+            .copy_object()
+            .bucket(&self.bucket.name)
+            .key(self.bucket.key(&object.id))
+            .copy_source(format!("{}/{}", self.bucket.name, staged.key()))
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(object.format.mime_type())
+            .set_metadata(Some(metadata::for_object(object, Some(sha256))));
+        self.bucket
+            .run("CopyObject", self.bucket.deadlines.transfer(size), async move {
+                request.send().await.map(drop).map_err(|e| sdk_error("CopyObject", e))
+            })
+            .await?;
+        // Dropping the guard deletes the staging key in the background.
+        drop(staged);
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl ImageStore for S3Store {
+    async fn put(&self, object: &NewObject, mut body: UploadBody<'_>) -> Result<StoredObject, StoreError> {
+        let mut hash = HashingCounter::default();
+        let mut parts = PartBuffer::new(self.part_size);
+        let mut multipart: Option<MultipartUpload> = None;
+        while let Some(chunk) = body.next().await {
+            // An early return drops `multipart`, which aborts the upload.
+            let mut chunk = chunk?;
+            hash.update(&chunk);
+            while !chunk.is_empty() {
+                let (full, rest) = parts.push(chunk);
+                chunk = rest;
+                let Some(part) = full else { continue };
+                if multipart.is_none() {
+                    multipart = Some(MultipartUpload::start(&self.bucket, object, self.parts_in_flight).await?);
+                }
+                if let Some(upload) = multipart.as_mut() {
+                    upload.send_part(part).await?;
+                }
+            }
+        }
+        let (sha256, size) = hash.finish();
+        let last = parts.finish();
+        match multipart {
+            None => self.put_single(object, last, &sha256).await?,
+            Some(mut upload) => {
+                if !last.is_empty() {
+                    upload.send_part(last).await?;
+                }
+                let staged = upload.complete().await?;
+                self.publish_staged(object, staged, size, &sha256).await?;
+            }
+        }
+        Ok(StoredObject { size, sha256 })
+    }
+
+    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
+        reads::get(&self.bucket, self.bucket.key(id), range).await
+    }
+
+    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
+        reads::head(&self.bucket, self.bucket.key(id)).await
+    }
+
+    async fn delete(&self, id: &ImageId) -> Result<bool, StoreError> {
+        // S3 deletes succeed whether or not the key exists; ask first to answer 404 honestly.
+        if self.head(id).await?.is_none() {
+            return Ok(false);
+        }
+        let request = self.bucket.client.delete_object().bucket(&self.bucket.name).key(self.bucket.key(id));
+        self.bucket
+            .run("DeleteObject", self.bucket.deadlines.call(), async move {
+                request.send().await.map(drop).map_err(|e| sdk_error("DeleteObject", e))
+            })
+            .await?;
+        Ok(true)
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let request = self.bucket.client.head_bucket().bucket(&self.bucket.name);
+        self.bucket
+            .run("HeadBucket", self.bucket.deadlines.call(), async move {
+                request.send().await.map(drop).map_err(|e| sdk_error("HeadBucket", e))
+            })
+            .await
+    }
+
+    async fn sweep(&self, older_than: Duration) -> Result<Swept, StoreError> {
+        sweep::sweep(&self.bucket, older_than).await
+    }
+
+    fn drain(&self, timeout: Duration) -> futures_util::future::BoxFuture<'static, ()> {
+        let bucket = self.bucket.clone();
+        Box::pin(async move { bucket.drain_cleanup(timeout).await })
+    }
+}
+
+/// A runtime that may be dropped from inside another runtime (as actix
+/// workers do with their app state): it shuts down without blocking.
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Finds what interrupted uploads left under this store's `staging/` prefix
+//! (incomplete multipart uploads, assembled staging objects never published)
+//! and removes what is older than the cut-off. Several replicas may sweep the
+//! same bucket at once: an upload already aborted or an object already
+//! deleted by another counts as done.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::primitives::DateTime;
+
+use super::bucket::{Bucket, is_not_found, sdk_error};
+use crate::storage::{StoreError, Swept};
+
+/// Removes leftovers under the staging prefix older than `older_than`.
+pub async fn sweep(bucket: &Bucket, older_than: Duration) -> Result<Swept, StoreError> {
+    let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+    let uploads = abort_stale_uploads(bucket, cutoff).await?;
+    let objects = delete_stale_objects(bucket, cutoff).await?;
+    Ok(Swept { uploads, objects })
+}
+
+fn is_before(time: Option<&DateTime>, cutoff: SystemTime) -> bool {
+    time.and_then(|t| SystemTime::try_from(*t).ok()).is_some_and(|t| t < cutoff)
+}
+
+async fn abort_stale_uploads(bucket: &Bucket, cutoff: SystemTime) -> Result<usize, StoreError> {
+    let prefix = bucket.staging_prefix();
+    let mut aborted = 0;
+    let (mut key_marker, mut upload_id_marker) = (None::<String>, None::<String>);
+    loop {
+        let request = bucket
+            .client
+            .list_multipart_uploads()
+            .bucket(&bucket.name)
+            .prefix(&prefix)
+            .set_key_marker(key_marker.take())
+            .set_upload_id_marker(upload_id_marker.take());
+        let page = bucket
+            .run("ListMultipartUploads", bucket.deadlines.call(), async move {
+                request.send().await.map_err(|e| sdk_error("ListMultipartUploads", e))
+            })
+            .await?;
+        for upload in page.uploads() {
+            let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
+            // Only ours: a listing prefix is a hint some stores ignore.
+            if !key.starts_with(&prefix) || !is_before(upload.initiated(), cutoff) {
+                continue;
+            }
+            let request = bucket.client.abort_multipart_upload().bucket(&bucket.name).key(key).upload_id(upload_id);
+            let done = bucket
+                .run("AbortMultipartUpload", bucket.deadlines.call(), async move {
+                    match request.send().await {
+                        Ok(_) => Ok(true),
+                        Err(e) if is_not_found(&e) => Ok(false),
+                        Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
+                    }
+                })
+                .await?;
+            if done {
+                tracing::info!(key, upload_id, "aborted a stale multipart upload");
+                aborted += 1;
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(aborted);
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        upload_id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if key_marker.is_none() && upload_id_marker.is_none() {
+            return Ok(aborted);
+        }
+    }
+}
+
+async fn delete_stale_objects(bucket: &Bucket, cutoff: SystemTime) -> Result<usize, StoreError> {
+    let prefix = bucket.staging_prefix();
+    let mut deleted = 0;
+    let mut continuation = None::<String>;
+    loop {
+        let request = bucket
+            .client
+            .list_objects_v2()
+            .bucket(&bucket.name)
+            .prefix(&prefix)
+            .set_continuation_token(continuation.take());
+        let page = bucket
+            .run("ListObjectsV2", bucket.deadlines.call(), async move {
+                request.send().await.map_err(|e| sdk_error("ListObjectsV2", e))
+            })
+            .await?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            if !key.starts_with(&prefix) || !is_before(object.last_modified(), cutoff) {
+                continue;
+            }
+            let request = bucket.client.delete_object().bucket(&bucket.name).key(key);
+            bucket
+                .run("DeleteObject", bucket.deadlines.call(), async move {
+                    request.send().await.map(drop).map_err(|e| sdk_error("DeleteObject", e))
+                })
+                .await?;
+            tracing::info!(key, "deleted a stale staging object");
+            deleted += 1;
+        }
+        continuation = page.next_continuation_token().map(str::to_owned);
+        if page.is_truncated() != Some(true) || continuation.is_none() {
+            return Ok(deleted);
+        }
+    }
+}
