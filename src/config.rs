@@ -1,8 +1,11 @@
 //! Settings in layers: `config/default.toml`, then `config/<env>.toml`, then the
 //! untracked `instance/config.toml`, then `PICSHELF__SECTION__KEY` environment
-//! variables. The merged result is validated once at startup; an error names
-//! the key that is wrong. Secrets are [`SecretString`]s: `Debug` and the
-//! printed configuration show them redacted.
+//! variables. The repository's `config/*.toml` are compiled into the binary
+//! and come first, so a bare `picshelf` starts from any directory; the same
+//! files on disk, when there, are laid over them. The merged result is
+//! validated once at startup; an error names every key that is wrong. Secrets
+//! are [`SecretString`]s: `Debug` and the printed configuration show them
+//! redacted.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +24,17 @@ pub const CONFIG_DIR_VAR: &str = "PICSHELF_CONFIG_DIR";
 pub const INSTANCE_DIR_VAR: &str = "PICSHELF_INSTANCE_DIR";
 /// Prefix of per-key override variables: `PICSHELF__SERVER__PORT=9000`.
 pub const OVERRIDE_PREFIX: &str = "PICSHELF";
+
+/// The repository's `config/` files, compiled in: the first layers.
+const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
+
+fn embedded_environment_file(environment: Environment) -> &'static str {
+    match environment {
+        Environment::Dev => include_str!("../config/dev.toml"),
+        Environment::Test => include_str!("../config/test.toml"),
+        Environment::Prod => include_str!("../config/prod.toml"),
+    }
+}
 
 /// S3 refuses single-request copies above 5 GiB; uploads go through one.
 const S3_MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -302,13 +316,17 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("server.trusted_proxies")
             .source(overrides);
-        let file = |dir: &Path, name: &str, required: bool| {
-            config::File::from(dir.join(name)).format(config::FileFormat::Toml).required(required)
+        let on_disk = |dir: &Path, name: &str| {
+            config::File::from(dir.join(name)).format(config::FileFormat::Toml).required(false)
         };
+        let compiled_in = |text: &str| config::File::from_str(text, config::FileFormat::Toml);
+        let env_file = format!("{environment}.toml");
         let merged = config::Config::builder()
-            .add_source(file(&sources.config_dir, "default.toml", true))
-            .add_source(file(&sources.config_dir, &format!("{environment}.toml"), true))
-            .add_source(file(&sources.instance_dir, "config.toml", false))
+            .add_source(compiled_in(EMBEDDED_DEFAULT))
+            .add_source(on_disk(&sources.config_dir, "default.toml"))
+            .add_source(compiled_in(embedded_environment_file(environment)))
+            .add_source(on_disk(&sources.config_dir, &env_file))
+            .add_source(on_disk(&sources.instance_dir, "config.toml"))
             .add_source(overrides)
             .build()?;
         let mut settings: Settings = merged.try_deserialize()?;
@@ -633,6 +651,19 @@ mod tests {
         assert!(!printed.contains(secret));
         assert!(printed.contains("[redacted]"));
         assert!(printed.contains("picshelf-dev"));
+    }
+
+    #[test]
+    fn the_compiled_in_files_are_enough_to_start_anywhere() {
+        let nowhere = tempfile::tempdir().unwrap();
+        let sources =
+            Sources { config_dir: nowhere.path().join("config"), instance_dir: nowhere.path().join("instance") };
+        let settings = Settings::load_with_overrides(Environment::Dev, &sources, HashMap::new()).unwrap();
+        assert_eq!(settings.storage.backend, Backend::Fs);
+        assert_eq!(settings.storage.fs.root, PathBuf::from("data/dev"));
+        assert_eq!(settings.storage.s3.bucket, "picshelf-dev");
+        let test = Settings::load_with_overrides(Environment::Test, &sources, HashMap::new()).unwrap();
+        assert_eq!(test.storage.s3.bucket, "picshelf-test");
     }
 
     #[test]

@@ -1,19 +1,23 @@
 //! picshelf: a self-hosted image upload service.
 //!
-//! Uploads stream from an actix-web handler into an [`storage::ImageStore`]
-//! (local disk or any S3-compatible bucket); downloads stream back with
-//! exact headers, ranges and conditional requests.
+//! - [`ingest`]: the upload as a pipeline of steps (limits, sniffing,
+//!   hashing) from a byte stream into an [`storage::ImageStore`];
+//! - [`storage`]: the store trait, local disk and S3;
+//! - [`image`]: formats, sniffing and image ids;
+//! - [`web`]: everything HTTP (actix-web), and nothing else imports it;
+//! - [`config`], [`telemetry`], [`metrics`], [`error_code`], [`delete_token`],
+//!   [`timeouts`]: what they say.
 
 pub mod config;
 pub mod delete_token;
-pub mod error;
-pub mod http;
+pub mod error_code;
 pub mod image;
+pub mod ingest;
 pub mod metrics;
-pub mod routes;
-pub mod startup;
-pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod timeouts;
-pub mod upload;
+pub mod web;
+
+#[cfg(test)]
+mod architecture;

@@ -1,61 +1,62 @@
-//! `picshelf` serves; `picshelf config` prints the effective settings.
+//! The `picshelf` command: settings → telemetry → the web application.
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use picshelf::config::{Environment, Settings, Sources};
-use picshelf::startup::Application;
-use picshelf::telemetry;
+use picshelf::{telemetry, web};
 
-const USAGE: &str = "usage: picshelf [serve | config]
+/// A self-hosted image upload service.
+///
+/// Environment: PICSHELF_ENV=dev|test|prod picks config/<env>.toml;
+/// PICSHELF__SECTION__KEY=value overrides any key (e.g. PICSHELF__SERVER__PORT=9000).
+#[derive(Parser)]
+#[command(name = "picshelf", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-  serve    run the service (the default)
-  config   print the effective settings, secrets redacted
-
-Environment: PICSHELF_ENV=dev|test|prod picks config/<env>.toml;
-PICSHELF__SECTION__KEY=value overrides any key (e.g. PICSHELF__SERVER__PORT=9000).";
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Print the effective settings, secrets redacted.
+    Config,
+}
 
 fn load_settings() -> anyhow::Result<Settings> {
     let environment = Environment::from_env()?;
     Ok(Settings::load(environment, &Sources::from_env())?)
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    telemetry::init(&settings.log)?;
-    Application::build(settings).await?.run_until_stopped().await?;
-    Ok(())
-}
-
-#[actix_web::main]
-async fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
-    let settings = match command.as_deref() {
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        None | Some("serve" | "config") => load_settings(),
-        Some(other) => {
-            eprintln!("picshelf: unknown command {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let settings = match settings {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match load_settings() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("picshelf: {e:#}");
             return ExitCode::from(2);
         }
     };
-    if command.as_deref() == Some("config") {
-        print!("{}", settings.to_redacted_toml());
-        return ExitCode::SUCCESS;
-    }
-    match serve(settings).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "picshelf failed");
-            eprintln!("picshelf: {e:#}");
-            ExitCode::FAILURE
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            print!("{}", settings.to_redacted_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            if let Err(e) = telemetry::init(&settings.log) {
+                eprintln!("picshelf: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            match web::serve(settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "picshelf failed");
+                    eprintln!("picshelf: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

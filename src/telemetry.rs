@@ -23,3 +23,15 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `error: source: source: ...`, for the log.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    use std::fmt::Write as _;
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(chain, ": {cause}");
+        source = cause.source();
+    }
+    chain
+}

@@ -24,8 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
 use super::{
-    ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody,
-    etag_for, within,
+    ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody, etag_for, within,
 };
 use crate::config::FsSettings;
 use crate::image::ImageId;
@@ -192,16 +191,14 @@ impl ImageStore for FsStore {
         let staging = TempDir::create(self.fresh_tmp_path("upload", &object.id)).await?;
         let file = fs::File::create(staging.path().join("data")).await.map_err(io_error("creating temp file"))?;
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut hash = HashingCounter::default();
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
-            hash.update(&chunk);
             writer.write_all(&chunk).await.map_err(io_error("writing temp file"))?;
         }
         writer.flush().await.map_err(io_error("writing temp file"))?;
         writer.into_inner().sync_all().await.map_err(io_error("syncing temp file"))?;
 
-        let (sha256, size) = hash.finish();
+        let (sha256, size) = body.finish();
         let meta = Meta {
             content_type: object.format.mime_type().to_owned(),
             size,

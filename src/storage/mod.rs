@@ -5,8 +5,8 @@
 //! and an object appears under its id complete or not at all; a failing or
 //! dropped `put` leaves nothing behind.
 
+mod body;
 pub mod fs;
-mod hashing;
 pub mod instrumented;
 pub mod s3;
 pub mod sweeper;
@@ -18,26 +18,39 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, LocalBoxStream};
+use futures_util::stream::BoxStream;
 
 use crate::config::{Backend, StorageSettings};
+use crate::error_code::ErrorCode;
 use crate::image::{ImageFormat, ImageId};
 
-pub use hashing::HashingCounter;
+pub use body::UploadBody;
 
-/// Why the body handed to [`ImageStore::put`] stopped yielding bytes.
+/// Why the bytes of an upload stopped coming: the client's doing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     #[error("the file is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
-    #[error("the upload ended before the file was complete: {0}")]
+    /// The body ended early or could not be read; the message says how.
+    #[error("{0}")]
     Incomplete(String),
-    #[error("the upload sent nothing for too long")]
-    Idle,
+    /// The form around the file is broken.
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the upload sent no data for {seconds} seconds and was abandoned")]
+    Idle { seconds: u64 },
 }
 
-/// The bytes of an upload, as they arrive. Not `Send`: it may wrap a multipart field.
-pub type UploadBody<'a> = LocalBoxStream<'a, Result<Bytes, BodyError>>;
+impl BodyError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooLarge { .. } => ErrorCode::FileTooLarge,
+            Self::Incomplete(_) => ErrorCode::IncompleteUpload,
+            Self::Malformed(_) => ErrorCode::MalformedMultipart,
+            Self::Idle { .. } => ErrorCode::UploadTimeout,
+        }
+    }
+}
 
 /// The bytes of a stored object, as they are read.
 pub type DownloadBody = BoxStream<'static, Result<Bytes, StoreError>>;
@@ -82,6 +95,14 @@ pub struct Swept {
 }
 
 impl StoreError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Body(body) => body.code(),
+            Self::Unavailable { .. } | Self::TimedOut { .. } => ErrorCode::StorageUnavailable,
+            Self::Corrupt(_) => ErrorCode::InternalError,
+        }
+    }
+
     pub fn unavailable(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unavailable { context: context.into(), source: Box::new(source) }
     }

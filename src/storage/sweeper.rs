@@ -48,7 +48,7 @@ pub fn start(store: Arc<dyn ImageStore>, settings: &StorageSettings) -> AbortOnD
                         }
                         Ok(_) => tracing::debug!("sweep found nothing to remove"),
                         Err(e) => {
-                            tracing::warn!(error = %crate::error::cause_chain(&e), "sweep failed; retrying next time")
+                            tracing::warn!(error = %crate::telemetry::cause_chain(&e), "sweep failed; retrying next time")
                         }
                     }
                 }

@@ -152,12 +152,12 @@ impl Bucket {
                             return;
                         }
                         Err(e) if started.elapsed() + backoff > CLEANUP_PATIENCE => {
-                            tracing::error!(%what, error = %crate::error::cause_chain(&e), attempts = number,
+                            tracing::error!(%what, error = %crate::telemetry::cause_chain(&e), attempts = number,
                                 "storage cleanup gave up; the sweeper will remove it");
                             return;
                         }
                         Err(e) => {
-                            tracing::warn!(%what, error = %crate::error::cause_chain(&e), attempt = number,
+                            tracing::warn!(%what, error = %crate::telemetry::cause_chain(&e), attempt = number,
                                 retry_in_ms = backoff.as_millis() as u64, "storage cleanup failed, retrying");
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(CLEANUP_MAX_BACKOFF);

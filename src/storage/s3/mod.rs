@@ -42,9 +42,7 @@ use futures_util::StreamExt;
 use self::bucket::{Bucket, Deadlines, sdk_error};
 use self::multipart::{MultipartUpload, StagedObject};
 use self::parts::PartBuffer;
-use super::{
-    ByteRange, HashingCounter, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody,
-};
+use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody};
 use crate::config::S3Settings;
 use crate::image::ImageId;
 
@@ -136,13 +134,11 @@ impl S3Store {
 #[async_trait(?Send)]
 impl ImageStore for S3Store {
     async fn put(&self, object: &NewObject, mut body: UploadBody<'_>) -> Result<StoredObject, StoreError> {
-        let mut hash = HashingCounter::default();
         let mut parts = PartBuffer::new(self.part_size);
         let mut multipart: Option<MultipartUpload> = None;
         while let Some(chunk) = body.next().await {
             // An early return drops `multipart`, which aborts the upload.
             let mut chunk = chunk?;
-            hash.update(&chunk);
             while !chunk.is_empty() {
                 let (full, rest) = parts.push(chunk);
                 chunk = rest;
@@ -155,7 +151,7 @@ impl ImageStore for S3Store {
                 }
             }
         }
-        let (sha256, size) = hash.finish();
+        let (sha256, size) = body.finish();
         let last = parts.finish();
         match multipart {
             None => self.put_single(object, last, &sha256).await?,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use picshelf::config::{Backend as StorageBackend, Environment, Settings, Sources};
 use picshelf::image::IdGenerator;
-use picshelf::startup::Application;
+use picshelf::web::Application;
 use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};

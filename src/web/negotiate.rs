@@ -4,29 +4,26 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::header::{self, Accept, Header, HeaderValue, Quality};
 use actix_web::middleware::Next;
+use actix_web::mime;
 
-use crate::error::ErrorBody;
-use crate::http::public_url::base_path;
-use crate::routes::pages;
+use super::error::ErrorBody;
+use super::public_url::base_path;
+use super::routes::pages;
 
-pub fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|item| {
-            let mut parts = item.split(';');
-            let media = parts.next()?.trim();
-            // `text/html;q=0` means "not HTML".
-            let refused =
-                parts.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            Some((media, refused))
+/// True when `Accept` names `text/html` (or XHTML) with a quality above
+/// zero, as browsers do for navigations and form posts; `*/*` is not enough.
+pub fn wants_html(req: &impl actix_web::HttpMessage) -> bool {
+    if !req.headers().contains_key(header::ACCEPT) {
+        return false;
+    }
+    Accept::parse(req).is_ok_and(|accept| {
+        accept.iter().any(|item| {
+            item.quality > Quality::ZERO
+                && (item.item == mime::TEXT_HTML || item.item.essence_str() == "application/xhtml+xml")
         })
-        .any(|(media, refused)| {
-            !refused && (media.eq_ignore_ascii_case("text/html") || media.eq_ignore_ascii_case("application/xhtml+xml"))
-        })
+    })
 }
 
 /// Re-renders JSON error bodies as HTML pages for browsers.
@@ -34,7 +31,7 @@ pub async fn html_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let html = wants_html(req.headers());
+    let html = wants_html(&req);
     let res = next.call(req).await?.map_into_boxed_body();
     if !html || req_is_head(&res) {
         return Ok(res);
@@ -54,20 +51,23 @@ fn req_is_head(res: &ServiceResponse<BoxBody>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::test::TestRequest;
+
     use super::*;
 
-    fn accept(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
-        headers
+    fn accept(value: &str) -> actix_web::HttpRequest {
+        TestRequest::default().insert_header((header::ACCEPT, value)).to_http_request()
     }
 
     #[test]
     fn browsers_want_html_and_scripts_do_not() {
         assert!(wants_html(&accept("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")));
+        assert!(wants_html(&accept("application/xhtml+xml")));
         assert!(!wants_html(&accept("*/*")));
         assert!(!wants_html(&accept("application/json")));
         assert!(!wants_html(&accept("application/json, text/html;q=0")));
-        assert!(!wants_html(&HeaderMap::new()));
+        assert!(!wants_html(&accept("application/json, text/html;Q=0")));
+        assert!(!wants_html(&accept("application/json, text/html; q=0.000")));
+        assert!(!wants_html(&TestRequest::default().to_http_request()));
     }
 }

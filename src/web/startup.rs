@@ -12,14 +12,13 @@ use anyhow::Context;
 use tokio_util::task::AbortOnDropHandle;
 use tracing_actix_web::TracingLogger;
 
+use super::forwarded::TrustedProxies;
+use super::state::AppState;
+use super::{negotiate, request_id, request_metrics, routes, server};
 use crate::config::Settings;
 use crate::delete_token::DeleteTokens;
-use crate::http::forwarded::TrustedProxies;
-use crate::http::{self, negotiate, request_id};
 use crate::image::{IdGenerator, UuidV7Generator};
-use crate::metrics::{self, Metrics};
-use crate::routes;
-use crate::state::AppState;
+use crate::metrics::Metrics;
 use crate::storage::{self, ImageStore, instrumented::InstrumentedStore, sweeper};
 
 /// How long background storage cleanup may take after the server stopped.
@@ -43,6 +42,11 @@ impl Application {
         let backend = storage::open(&settings.storage).await.context("cannot open storage")?;
         let store: Arc<dyn ImageStore> = Arc::new(InstrumentedStore::new(backend, metrics.clone()));
         let sweeper = sweeper::start(store.clone(), &settings.storage);
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener =
+            TcpListener::bind(address).with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
+        let local_address = listener.local_addr()?;
+        let port = local_address.port();
         let state = web::Data::new(AppState {
             store: store.clone(),
             ids,
@@ -53,20 +57,16 @@ impl Application {
             trusted_proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
             upload_slots: Arc::new(tokio::sync::Semaphore::new(settings.upload.max_concurrent)),
             ready_timeout: Duration::from_millis(settings.storage.ready_timeout_ms),
+            local_address: local_address.to_string(),
         });
 
-        let address = (settings.server.host.as_str(), settings.server.port);
-        let listener =
-            TcpListener::bind(address).with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
-        let port = listener.local_addr()?.port();
-
-        let server = http::server::serve(listener, &settings.server, state.clone(), move || {
+        let server = server::serve(listener, &settings.server, state.clone(), move || {
             App::new()
                 .app_data(state.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(negotiate::html_errors))
-                .wrap(from_fn(metrics::record_requests))
+                .wrap(from_fn(request_metrics::record_requests))
                 .wrap(TracingLogger::<request_id::RequestSpan>::new())
                 .wrap(from_fn(request_id::assign))
         })?;

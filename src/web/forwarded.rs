@@ -54,13 +54,11 @@ impl Origin {
 }
 
 /// The origin of `req`: the trusted proxy's word where it is well-formed, the
-/// request's own `Host` (or, failing that, our listening address) otherwise.
-pub fn origin(req: &HttpRequest, trusted: &TrustedProxies) -> Origin {
-    let own_host = || {
-        header(req.headers(), "host")
-            .filter(|host| is_authority(host))
-            .map_or_else(|| req.app_config().local_addr().to_string(), str::to_owned)
-    };
+/// request's own `Host` (or, failing that, `fallback_host`, our listening
+/// address) otherwise.
+pub fn origin(req: &HttpRequest, trusted: &TrustedProxies, fallback_host: &str) -> Origin {
+    let own_host =
+        || header(req.headers(), "host").filter(|host| is_authority(host)).unwrap_or(fallback_host).to_owned();
     if !peer_is_trusted(req, trusted) {
         return Origin { scheme: "http", host: own_host(), prefix: String::new() };
     }
@@ -198,7 +196,7 @@ mod tests {
                 (X_FORWARDED_PREFIX, "/test"),
             ],
         );
-        assert_eq!(origin(&req, &loopback()).base_url(), "https://img.example.com/test");
+        assert_eq!(origin(&req, &loopback(), "127.0.0.1:8000").base_url(), "https://img.example.com/test");
     }
 
     #[test]
@@ -213,7 +211,7 @@ mod tests {
                 (FORWARDED, "proto=https;host=evil.example"),
             ],
         );
-        assert_eq!(origin(&req, &loopback()).base_url(), "http://img.example.com");
+        assert_eq!(origin(&req, &loopback(), "127.0.0.1:8000").base_url(), "http://img.example.com");
     }
 
     #[test]
@@ -231,7 +229,7 @@ mod tests {
             (X_FORWARDED_PREFIX, "/\"><script>"),
         ] {
             let req = request("127.0.0.1:5000", &[("host", "img.example.com"), (name, value)]);
-            let url = origin(&req, &loopback()).base_url();
+            let url = origin(&req, &loopback(), "127.0.0.1:8000").base_url();
             assert_eq!(url, "http://img.example.com", "{name}: {value}");
         }
     }
@@ -245,13 +243,13 @@ mod tests {
                 (FORWARDED, "proto=http;host=evil.example, proto=https;host=\"img.example.com:8443\""),
             ],
         );
-        assert_eq!(origin(&req, &loopback()).base_url(), "https://img.example.com:8443");
+        assert_eq!(origin(&req, &loopback(), "127.0.0.1:8000").base_url(), "https://img.example.com:8443");
     }
 
     #[test]
     fn a_bad_host_header_falls_back_to_the_listening_address() {
         let req = request("203.0.113.9:5000", &[("host", "evil\"><b>")]);
-        let host = origin(&req, &loopback()).host;
+        let host = origin(&req, &loopback(), "127.0.0.1:8000").host;
         assert!(is_authority(&host), "{host}");
         assert!(!host.contains("evil"));
     }

@@ -19,9 +19,9 @@ use actix_web::http::Method;
 use actix_web::{App, web};
 
 use crate::config::ServerSettings;
-use crate::http::one_at_a_time::OneAtATime;
-use crate::routes::upload::check_upload_head;
-use crate::state::AppState;
+use crate::web::one_at_a_time::OneAtATime;
+use crate::web::routes::upload::check_upload_head;
+use crate::web::state::AppState;
 
 /// actix-web's defaults, as `HttpServer` sets them.
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

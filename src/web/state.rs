@@ -1,10 +1,10 @@
-//! What every handler shares, built once in [`crate::startup`].
+//! What every handler shares, built once in [`super::startup`].
 
 use std::sync::Arc;
 
+use super::forwarded::TrustedProxies;
 use crate::config::UploadSettings;
 use crate::delete_token::DeleteTokens;
-use crate::http::forwarded::TrustedProxies;
 use crate::image::IdGenerator;
 use crate::metrics::Metrics;
 use crate::storage::ImageStore;
@@ -22,6 +22,8 @@ pub struct AppState {
     pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// `storage.ready_timeout_ms`.
     pub ready_timeout: std::time::Duration,
+    /// `host:port` the server listens on: the host of last resort in URLs.
+    pub local_address: String,
 }
 
 impl AppState {

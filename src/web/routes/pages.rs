@@ -7,11 +7,12 @@ use actix_web::http::header::{self, CacheControl, CacheDirective, HttpDate};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::http::public_url::base_path;
-use crate::image::{ImageFormat, ImageId};
-use crate::routes::static_files::version_of;
-use crate::state::AppState;
+use crate::image::ImageFormat;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::{ImageIds, Lenient, TokenQuery};
+use crate::web::public_url::base_path;
+use crate::web::routes::static_files::version_of;
+use crate::web::state::AppState;
 
 /// Pages run only their own script and styles and talk only to their origin.
 pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; \
@@ -93,7 +94,7 @@ fn html(
     page: Result<String, askama::Error>,
     cache: CacheDirective,
 ) -> Result<HttpResponse, ApiError> {
-    let body = page.map_err(|e| ApiError::Internal(e.into()))?;
+    let body = page.map_err(ApiError::internal)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
@@ -116,20 +117,16 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 }
 
 /// `GET /main/view/{id}[,{id}...][?token={token}[,{token}...]]`
-pub async fn view(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let raw_ids = req.match_info().get("ids").unwrap_or_default();
-    let ids: Vec<ImageId> = raw_ids.split(',').map(ImageId::parse).collect::<Option<_>>().ok_or(ApiError::NotFound)?;
-    if ids.is_empty() || ids.len() > state.limits.max_files {
-        return Err(ApiError::NotFound);
-    }
-    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
-    let tokens: Vec<&str> = query.get("token").map(|t| t.split(',').collect()).unwrap_or_default();
-
+pub async fn view(
+    req: HttpRequest,
+    ImageIds(ids): ImageIds,
+    Lenient(query): Lenient<TokenQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let tokens = query.tokens();
     let mut images = Vec::with_capacity(ids.len());
     for (index, id) in ids.iter().enumerate() {
-        let info = state.store.head(id).await?.ok_or(ApiError::NotFound)?;
+        let info = state.store.head(id).await?.ok_or_else(ApiError::not_found)?;
         // Only a token that really deletes this image is shown back.
         let token = tokens.get(index).filter(|t| state.tokens.verify(id, t)).map(|t| t.to_string());
         images.push(ViewImage {

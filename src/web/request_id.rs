@@ -13,7 +13,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
-use crate::http::forwarded;
+use crate::web::forwarded;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -56,7 +56,7 @@ impl RootSpanBuilder for RequestSpan {
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
         let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         let client_ip = request
-            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .app_data::<actix_web::web::Data<crate::web::state::AppState>>()
             .and_then(|state| forwarded::client_ip(request.request(), &state.trusted_proxies))
             .map(|ip| ip.to_string())
             .unwrap_or_default();

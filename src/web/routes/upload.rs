@@ -15,13 +15,15 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 
-use crate::error::ApiError;
-use crate::http::negotiate::wants_html;
-use crate::http::public_url::base_url;
+use crate::error_code::ErrorCode;
+use crate::ingest::{Batch, Ingested, Pipeline};
 use crate::metrics::InFlight;
-use crate::state::AppState;
 use crate::timeouts::IdleTimeout;
-use crate::upload::{Batch, Ingested, idle_body_error, ingest, multipart_error, skip_field};
+use crate::web::error::ApiError;
+use crate::web::form::{self, idle_body_error};
+use crate::web::negotiate::wants_html;
+use crate::web::public_url::base_url;
+use crate::web::state::AppState;
 
 /// Form fields that are not files, per request, beyond which the request is refused.
 const MAX_OTHER_FIELDS: usize = 16;
@@ -52,7 +54,7 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     check_upload_head(req.headers(), &state)?;
     // Beyond the cap, refuse before reading a byte: memory has a stated bound.
-    let _slot = state.upload_slots.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
+    let _slot = state.upload_slots.clone().try_acquire_owned().map_err(|_| ApiError::too_many_uploads())?;
     let _in_flight = InFlight::enter(&state.metrics.uploads_in_flight);
 
     // A body that goes silent ends with an error instead of pinning memory.
@@ -63,9 +65,10 @@ pub async fn upload(
     let failure = match received {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
-        Err(_) => Some(ApiError::RequestTimeout {
-            message: format!("the upload took longer than the limit of {} seconds", max_duration.as_secs()),
-        }),
+        Err(_) => Some(ApiError::new(
+            ErrorCode::UploadTimeout,
+            format!("the upload took longer than the limit of {} seconds", max_duration.as_secs()),
+        )),
     };
     if let Some(e) = failure {
         batch.roll_back().await;
@@ -78,7 +81,7 @@ pub async fn upload(
         tracing::info!(id = %file.id, size = file.stored.size, content_type = file.info.format.mime_type(), "image stored");
     }
 
-    if wants_html(req.headers()) {
+    if wants_html(&req) {
         return Ok(see_the_images(&files, &state));
     }
     let base = base_url(&req);
@@ -96,8 +99,8 @@ pub fn check_upload_head(headers: &HeaderMap, state: &AppState) -> Result<(), Ap
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let Some(length) = declared.filter(|&length| length > limit) {
-        return Err(ApiError::too_large(
-            "request_too_large",
+        return Err(ApiError::new(
+            ErrorCode::RequestTooLarge,
             format!("the request body of {length} bytes is larger than the limit of {limit} bytes"),
         ));
     }
@@ -106,13 +109,10 @@ pub fn check_upload_head(headers: &HeaderMap, state: &AppState) -> Result<(), Ap
         .and_then(|v| v.parse::<mime::Mime>().ok())
         .is_some_and(|mime| mime.type_() == mime::MULTIPART && mime.subtype() == mime::FORM_DATA);
     if !is_form_data {
-        return Err(ApiError::unsupported(
-            "unsupported_content_type",
-            "send the upload as multipart/form-data with the image in a field named \"file\"",
-        ));
+        return Err(form::not_form_data());
     }
     if state.upload_slots.available_permits() == 0 {
-        return Err(ApiError::Busy);
+        return Err(ApiError::too_many_uploads());
     }
     Ok(())
 }
@@ -123,29 +123,32 @@ async fn receive_files(
     state: &AppState,
     batch: &mut Batch,
 ) -> Result<(), ApiError> {
+    let idle = state.idle_timeout();
+    let pipeline = Pipeline { store: state.store.as_ref(), ids: state.ids.as_ref(), limits: &state.limits };
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut other_fields = 0;
     while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| multipart_error(e, state.idle_timeout()))?;
+        let mut field = field.map_err(|e| form::form_error(e, idle))?;
         if field.name() != Some("file") {
             other_fields += 1;
             if other_fields > MAX_OTHER_FIELDS {
-                return Err(ApiError::bad_request("too_many_fields", "the form has too many fields"));
+                return Err(ApiError::new(ErrorCode::TooManyFields, "the form has too many fields"));
             }
-            skip_field(&mut field, state).await?;
+            form::skip_field(&mut field, idle).await?;
             continue;
         }
         if batch.len() == state.limits.max_files {
-            return Err(ApiError::too_large(
-                "too_many_files",
+            return Err(ApiError::new(
+                ErrorCode::TooManyFiles,
                 format!("at most {} files may be uploaded in one request", state.limits.max_files),
             ));
         }
-        batch.push(ingest(&mut field, state).await?);
+        let file_name = form::file_name(&field);
+        batch.push(pipeline.ingest(file_name.as_deref(), form::file_bytes(&mut field, idle)).await?);
     }
     if batch.is_empty() {
-        return Err(ApiError::bad_request(
-            "missing_file",
+        return Err(ApiError::new(
+            ErrorCode::MissingFile,
             "the form has no file: send the image in a field named \"file\"",
         ));
     }

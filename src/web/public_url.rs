@@ -1,14 +1,14 @@
 //! Absolute URLs for API responses, correct behind a reverse proxy.
 //!
 //! `server.public_url`, when set, is the base. Otherwise the base is the
-//! request's [`Origin`](crate::http::forwarded::Origin): scheme, host and the
+//! request's [`Origin`](super::forwarded::Origin): scheme, host and the
 //! path prefix the proxy mounted us under (nginx sends `X-Forwarded-Prefix:
 //! /dev` for `/dev/main/...`), believed only from a trusted proxy.
 
 use actix_web::HttpRequest;
 
-use crate::http::forwarded;
-use crate::state::AppState;
+use super::forwarded;
+use super::state::AppState;
 
 /// `scheme://host[/prefix]`, without a trailing slash.
 pub fn base_url(req: &HttpRequest) -> String {
@@ -16,7 +16,7 @@ pub fn base_url(req: &HttpRequest) -> String {
     if !state.public_url.is_empty() {
         return state.public_url.clone();
     }
-    forwarded::origin(req, &state.trusted_proxies).base_url()
+    forwarded::origin(req, &state.trusted_proxies, &state.local_address).base_url()
 }
 
 /// The path part of the base: what absolute-path links (`<base href>`) need.
@@ -24,7 +24,7 @@ pub fn base_path(req: &HttpRequest) -> String {
     let Some(state) = state(req) else { return String::new() };
     let public = &state.public_url;
     if public.is_empty() {
-        return forwarded::origin(req, &state.trusted_proxies).prefix;
+        return forwarded::origin(req, &state.trusted_proxies, &state.local_address).prefix;
     }
     let after_scheme = public.split_once("://").map_or(public.as_str(), |(_, rest)| rest);
     after_scheme.find('/').map_or_else(String::new, |slash| after_scheme[slash..].to_owned())

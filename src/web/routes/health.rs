@@ -1,9 +1,9 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::error::ApiError;
-use crate::state::AppState;
 use crate::storage::within;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
 
 /// Liveness: the process answers.
 pub async fn live() -> HttpResponse {

@@ -1,10 +1,10 @@
 use actix_web::{HttpResponse, web};
 
-use crate::error::ApiError;
 use crate::metrics::CONTENT_TYPE;
-use crate::state::AppState;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
 
 pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state.metrics.render().map_err(|e| ApiError::Internal(e.into()))?;
+    let text = state.metrics.render().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(text))
 }

@@ -3,44 +3,39 @@
 
 use actix_web::body::SizedStream;
 use actix_web::http::header::{
-    self, CacheControl, CacheDirective, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
-    HttpDate,
+    self, CacheControl, CacheDirective, Charset, ContentDisposition, DispositionParam, DispositionType, EntityTag,
+    ExtendedValue, HttpDate,
 };
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use futures_util::StreamExt;
 
-use crate::error::ApiError;
-use crate::http::conditional::{if_range_allows, none_match_hits};
-use crate::http::range::{RangeDecision, decide};
 use crate::image::{ImageFormat, ImageId};
-use crate::state::AppState;
 use crate::storage::{ByteRange, DownloadBody, ObjectInfo, StoreError};
+use crate::web::conditional::{if_range_allows, none_match_hits};
+use crate::web::error::ApiError;
+use crate::web::extract::{DownloadQuery, Lenient};
+use crate::web::range::{RangeDecision, decide};
+use crate::web::state::AppState;
 
 /// Served images may be opened as documents: they get no power at all.
 pub const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox";
 
-/// The `{id}` of the path, or a 404 before storage is touched.
-pub fn path_id(req: &HttpRequest) -> Result<ImageId, ApiError> {
-    req.match_info().get("id").and_then(ImageId::parse).ok_or(ApiError::NotFound)
-}
-
-/// True when the query string has `name` as a key (`?download`, `?download=1`).
-fn query_has(req: &HttpRequest, name: &str) -> bool {
-    req.query_string().split('&').any(|pair| pair.split('=').next() == Some(name))
-}
-
-pub async fn download(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&req)?;
+pub async fn download(
+    req: HttpRequest,
+    id: ImageId,
+    Lenient(query): Lenient<DownloadQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let headers = req.headers();
     let is_head = req.method() == Method::HEAD;
-    let attachment = query_has(&req, "download");
+    let attachment = query.attachment();
 
     // The common case, a plain GET, costs one storage round trip.
     let needs_info_first =
         is_head || headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::RANGE);
     if !needs_info_first {
-        let object = state.store.get(&id, None).await?.ok_or(ApiError::NotFound)?;
+        let object = state.store.get(&id, None).await?.ok_or_else(ApiError::not_found)?;
         return Ok(stream(
             &state,
             object_response(StatusCode::OK, &id, &object.info, attachment),
@@ -49,8 +44,9 @@ pub async fn download(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
         ));
     }
 
-    let info = state.store.head(&id).await?.ok_or(ApiError::NotFound)?;
-    if none_match_hits(headers, &info.etag) {
+    let info = state.store.head(&id).await?.ok_or_else(ApiError::not_found)?;
+    let etag = info.etag.parse::<EntityTag>().map_err(|e| ApiError::internal(format!("stored entity tag: {e}")))?;
+    if none_match_hits(&req, &etag) {
         let mut response = HttpResponse::NotModified();
         validators(&mut response, &info);
         return Ok(response.finish());
@@ -60,12 +56,11 @@ pub async fn download(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
         return Ok(response.body(SizedStream::new(info.size, futures_util::stream::empty::<Result<_, StoreError>>())));
     }
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let decision =
-        if if_range_allows(headers, &info.etag) { decide(range_header, info.size) } else { RangeDecision::Full };
+    let decision = if if_range_allows(&req, &etag) { decide(range_header, info.size) } else { RangeDecision::Full };
     match decision {
-        RangeDecision::Unsatisfiable => Err(ApiError::RangeNotSatisfiable { size: info.size }),
+        RangeDecision::Unsatisfiable => Err(ApiError::range_not_satisfiable(info.size)),
         RangeDecision::Full => {
-            let object = state.store.get(&id, None).await?.ok_or(ApiError::NotFound)?;
+            let object = state.store.get(&id, None).await?.ok_or_else(ApiError::not_found)?;
             Ok(stream(
                 &state,
                 object_response(StatusCode::OK, &id, &object.info, attachment),
@@ -74,7 +69,7 @@ pub async fn download(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
             ))
         }
         RangeDecision::Partial(range) => {
-            let object = state.store.get(&id, Some(range.clone())).await?.ok_or(ApiError::NotFound)?;
+            let object = state.store.get(&id, Some(range.clone())).await?.ok_or_else(ApiError::not_found)?;
             let mut response = object_response(StatusCode::PARTIAL_CONTENT, &id, &object.info, attachment);
             response.insert_header((header::CONTENT_RANGE, content_range(&range, info.size)));
             Ok(stream(&state, response, range_len(&range), object.body))

@@ -12,7 +12,7 @@ pub mod upload;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::error::ApiError;
+use crate::web::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -52,7 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// A resource whose other methods get a 405 naming the allowed ones.
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { method: req.method().to_string(), allow })
+        Err::<HttpResponse, _>(ApiError::method_not_allowed(req.method().as_str(), allow))
     }))
 }
 
@@ -65,5 +65,5 @@ async fn redirect_to_main() -> HttpResponse {
 
 /// Anything else.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+    Err(ApiError::not_found())
 }

@@ -3,11 +3,11 @@
 
 use std::sync::LazyLock;
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
 use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::web::error::ApiError;
 
 pub struct Asset {
     pub name: &'static str,
@@ -24,9 +24,9 @@ fn asset(name: &'static str, content_type: &'static str, body: &'static str) -> 
 
 pub static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     [
-        asset("app.css", "text/css; charset=utf-8", include_str!("../../static/app.css")),
-        asset("app.js", "text/javascript; charset=utf-8", include_str!("../../static/app.js")),
-        asset("favicon.svg", "image/svg+xml", include_str!("../../static/favicon.svg")),
+        asset("app.css", "text/css; charset=utf-8", include_str!("../../../static/app.css")),
+        asset("app.js", "text/javascript; charset=utf-8", include_str!("../../../static/app.js")),
+        asset("favicon.svg", "image/svg+xml", include_str!("../../../static/favicon.svg")),
     ]
 });
 
@@ -36,9 +36,9 @@ pub fn version_of(name: &str) -> &'static str {
 
 pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default();
-    let asset = ASSETS.iter().find(|a| a.name == name).ok_or(ApiError::NotFound)?;
+    let asset = ASSETS.iter().find(|a| a.name == name).ok_or_else(ApiError::not_found)?;
     let etag = format!("\"{}\"", asset.version);
-    if crate::http::conditional::none_match_hits(req.headers(), &etag) {
+    if crate::web::conditional::none_match_hits(&req, &EntityTag::new_strong(asset.version.clone())) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
     let versioned = req.query_string() == format!("v={}", asset.version);
