@@ -8,7 +8,6 @@
   "use strict";
 
   const MAX_PARALLEL_UPLOADS = 3;
-  const ACCEPTED_NAMES = "PNG, JPEG, GIF, WebP, AVIF, BMP, TIFF";
   // Names some browsers or systems give to accepted formats.
   const TYPE_ALIASES = {
     "image/jpg": "image/jpeg",
@@ -247,7 +246,7 @@
   /** Plain words for a failed upload. */
   function uploadErrorMessage(status, body, limits) {
     const code = body && body.error && body.error.code;
-    const notAnImage = "This is not an image picshelf accepts (" + ACCEPTED_NAMES + ")";
+    const notAnImage = "This is not an image picshelf accepts (" + limits.acceptNames + ")";
     switch (code) {
       case "file_too_large":
         return "This file is larger than " + formatBytes(limits.maxFileBytes);
@@ -373,6 +372,8 @@
   function initUploadPage(form) {
     const limits = {
       maxFileBytes: Number(form.dataset.maxFileBytes) || Infinity,
+      // The accepted formats come from the server (one list, in Rust).
+      acceptNames: String(form.dataset.acceptNames || ""),
       accept: String(form.dataset.accept || "")
         .split(",")
         .map(function (type) {
@@ -475,7 +476,7 @@
     const type = TYPE_ALIASES[file.type.toLowerCase()] || file.type.toLowerCase();
     // An unknown type goes to the server, which decides by the bytes.
     if (type && limits.accept.length > 0 && !limits.accept.includes(type)) {
-      return "This is not an image picshelf accepts (" + ACCEPTED_NAMES + ")";
+      return "This is not an image picshelf accepts (" + limits.acceptNames + ")";
     }
     return "";
   }

@@ -10,9 +10,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
+use picshelf_s3_client::{ClientOptions, aws_sdk_s3};
 use sha2::{Digest, Sha256};
 
 pub struct Target {
@@ -29,24 +27,12 @@ fn var(name: &str) -> String {
 
 impl Target {
     pub fn from_env() -> Self {
-        let credentials =
-            Credentials::new(var("E2E_S3_ACCESS_KEY_ID"), var("E2E_S3_SECRET_ACCESS_KEY"), None, None, "e2e");
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(var("E2E_S3_ENDPOINT"))
-            .region(Region::new(var("E2E_S3_REGION")))
-            .credentials_provider(credentials)
-            .force_path_style(true)
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
+        let options = ClientOptions::path_style(
+            &var("E2E_S3_ENDPOINT"),
+            &var("E2E_S3_REGION"),
+            &var("E2E_S3_ACCESS_KEY_ID"),
+            &var("E2E_S3_SECRET_ACCESS_KEY"),
+        );
         Self {
             base_url: var("E2E_BASE_URL").trim_end_matches('/').to_owned(),
             buckets: [("", var("E2E_BUCKET_PROD")), ("/dev", var("E2E_BUCKET_DEV")), ("/test", var("E2E_BUCKET_TEST"))],
@@ -54,7 +40,7 @@ impl Target {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(104_857_600),
-            s3: aws_sdk_s3::Client::from_conf(config),
+            s3: picshelf_s3_client::client(&options),
         }
     }
 
@@ -91,22 +77,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// A valid PNG of `width` x `height` RGB pixels.
+/// A valid PNG of `width` x `height` RGB pixels; another `seed`, other bytes.
 pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
-    let mut pixels = Vec::with_capacity((width * height * 3) as usize);
-    for y in 0..height {
-        for x in 0..width {
-            pixels.extend_from_slice(&[(x as u8).wrapping_add(seed), (y as u8).wrapping_mul(3), seed]);
-        }
-    }
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().expect("PNG header");
-    writer.write_image_data(&pixels).expect("PNG data");
-    writer.finish().expect("PNG end");
-    out
+    picshelf_test_images::png_seeded(width, height, seed)
 }
 
 /// A multipart form with one `file` field.

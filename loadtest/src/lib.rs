@@ -1,8 +1,8 @@
-//! picshelf's load test (goose) and benchmark, and what they share: test
-//! images, multipart bodies, byte accounting, the report's statistics and plot.
+//! picshelf's load test (goose) and benchmark, and what they share:
+//! multipart bodies, byte accounting, the report's statistics and plot. Test
+//! images come from `picshelf-test-images`.
 
 pub mod http;
-pub mod png;
 pub mod report;
 pub mod stats;
 pub mod svg;

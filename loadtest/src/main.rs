@@ -17,9 +17,9 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
-use picshelf_loadtest::png::NoisyPng;
 use picshelf_loadtest::stats::{SAMPLE_HEADER, Sample};
 use picshelf_loadtest::{UploadRecord, http, report, sha256_hex, verify};
+use picshelf_test_images::NoisyPng;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, HeaderValue, USER_AGENT};
 
 #[derive(Parser)]

@@ -31,6 +31,24 @@ impl ImageFormat {
         }
     }
 
+    /// The name people know the format by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Png => "PNG",
+            Self::Jpeg => "JPEG",
+            Self::Gif => "GIF",
+            Self::WebP => "WebP",
+            Self::Avif => "AVIF",
+            Self::Bmp => "BMP",
+            Self::Tiff => "TIFF",
+        }
+    }
+
+    /// "PNG, JPEG, …, TIFF": the accepted formats, for messages and the page.
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Self::Png => "png",
@@ -87,7 +105,7 @@ impl ImageInfo {
 /// Why a file is not accepted as an image.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SniffError {
-    #[error("the file is not an image in an accepted format (PNG, JPEG, GIF, WebP, AVIF, BMP, TIFF)")]
+    #[error("the file is not an image in an accepted format ({})", ImageFormat::names())]
     NotAnImage,
     #[error("the {} header is damaged or incomplete: its dimensions cannot be read", .0.mime_type())]
     UnreadableHeader(ImageFormat),

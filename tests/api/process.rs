@@ -226,6 +226,39 @@ fn the_config_command_prints_effective_settings_with_secrets_redacted() {
     assert!(printed.contains("bucket = \"picshelf-dev\""), "{printed}");
 }
 
+#[test]
+fn the_command_line_has_help_a_version_and_refuses_what_it_does_not_know() {
+    let (mut cmd, _instance) = command("dev", &[]);
+    let version = output_within(cmd.arg("--version"), Duration::from_secs(20));
+    assert!(version.status.success());
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("picshelf {}", env!("CARGO_PKG_VERSION")));
+
+    let (mut cmd, _instance) = command("dev", &[]);
+    let help = output_within(cmd.arg("--help"), Duration::from_secs(20));
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("serve") && help.contains("config") && help.contains("PICSHELF_ENV"), "{help}");
+
+    let (mut cmd, _instance) = command("dev", &[]);
+    let unknown = output_within(cmd.arg("frobnicate"), Duration::from_secs(20));
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("frobnicate"));
+}
+
+/// Run from a directory without `config/`, the binary still has its
+/// defaults: they are compiled in.
+#[test]
+fn a_bare_binary_runs_on_the_compiled_in_defaults_anywhere() {
+    let (mut cmd, instance) = command("dev", &[]);
+    cmd.env_remove("PICSHELF_CONFIG_DIR");
+    assert!(!instance.path().join("config").exists());
+    let output = output_within(cmd.arg("config"), Duration::from_secs(20));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("backend = \"fs\""), "{printed}");
+    assert!(printed.contains("bucket = \"picshelf-dev\""), "{printed}");
+}
+
 /// Secrets pass through settings, the S3 client, failing S3 calls and error
 /// responses; none of them may print one, even at debug level.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,19 +375,15 @@ async fn memory_stays_flat_during_a_large_streamed_upload() {
         let (_, baseline) = running.memory_kib();
 
         // Streamed from a generator: the test does not hold the file either.
-        let header = images::png_header(4000, 3000);
+        let png = images::BigPng::new(SIZE, 4000, 3000, 1);
         let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-        let chunks: Vec<Vec<u8>> = std::iter::once(header.clone())
-            .chain((0..(SIZE - header.len()) / (1 << 20)).map(|n| images::noise(1 << 20, n as u64 + 1)))
-            .collect::<Vec<_>>();
-        for chunk in &chunks {
-            sha2::Digest::update(&mut hasher, chunk);
+        for piece in png.pieces(1 << 20) {
+            sha2::Digest::update(&mut hasher, &piece);
         }
         let expected_sha = hex::encode(sha2::Digest::finalize(hasher));
-        let length: usize = chunks.iter().map(Vec::len).sum();
         let body =
-            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)));
-        let part = reqwest::multipart::Part::stream_with_length(body, length as u64)
+            reqwest::Body::wrap_stream(futures_util::stream::iter(png.pieces(1 << 20).map(Ok::<_, std::io::Error>)));
+        let part = reqwest::multipart::Part::stream_with_length(body, SIZE as u64)
             .file_name("huge.png")
             .mime_str("image/png")
             .unwrap();

@@ -44,6 +44,9 @@ struct IndexPage<'a> {
     max_file_size: String,
     max_files: usize,
     accept: &'a str,
+    accept_names: String,
+    /// "PNG, JPEG, … or TIFF".
+    accept_hint: String,
 }
 
 #[derive(Template)]
@@ -71,6 +74,14 @@ struct ErrorPage<'a> {
     reason: &'a str,
     message: &'a str,
     code: &'a str,
+}
+
+fn accept_hint() -> String {
+    let names = ImageFormat::ALL.map(ImageFormat::name);
+    match names.split_last() {
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 pub fn accepted_types() -> String {
@@ -112,6 +123,8 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         max_file_size: human_size(state.limits.max_file_bytes),
         max_files: state.limits.max_files,
         accept: &accept,
+        accept_names: ImageFormat::names(),
+        accept_hint: accept_hint(),
     };
     html(StatusCode::OK, page.render(), CacheDirective::NoCache)
 }

@@ -1,5 +1,3 @@
-//! Test images.
-//!
 //! [`NoisyPng`] is a real, decodable PNG of noisy RGB pixels, encoded once with
 //! the `png` crate without compression, so its size is predictable and nothing
 //! downstream (nginx, Garage's zstd) can compress it away. A `tEXt` chunk
@@ -8,8 +6,7 @@
 //! it): every upload is a different file of the same size (Garage deduplicates
 //! identical blocks, which would flatter it), for the price of one copy.
 
-/// The PNG file signature.
-pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
+use crate::{PNG_SIGNATURE as SIGNATURE, XorShift};
 
 const STAMP_KEYWORD: &str = "picshelf-loadtest";
 const STAMP_LEN: usize = 16;
@@ -91,48 +88,6 @@ impl NoisyPng {
     }
 }
 
-/// Signature and `IHDR` only: what picshelf needs to accept a file as a PNG of
-/// `width` x `height` (it reads headers, never pixels). The benchmark pads this.
-pub fn png_header(width: u32, height: u32) -> Vec<u8> {
-    let mut out = SIGNATURE.to_vec();
-    let mut chunk = b"IHDR".to_vec();
-    chunk.extend_from_slice(&width.to_be_bytes());
-    chunk.extend_from_slice(&height.to_be_bytes());
-    chunk.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit truecolour, deflate, no filter, no interlace
-    out.extend_from_slice(&13u32.to_be_bytes());
-    out.extend_from_slice(&chunk);
-    out.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
-    out
-}
-
-/// xorshift64*: fast, seedable noise (not for cryptography).
-#[derive(Clone)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn fill(&mut self, out: &mut [u8]) {
-        let mut chunks = out.chunks_exact_mut(8);
-        for c in &mut chunks {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        let last = self.next_u64().to_le_bytes();
-        let n = rest.len();
-        rest.copy_from_slice(&last[..n]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,12 +137,5 @@ mod tests {
         assert!(pixels[..info.buffer_size()].iter().filter(|&&b| b != 0).count() > 37 * 21 * 2);
         let stamp = reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == "picshelf-loadtest");
         assert_eq!(stamp.map(|t| t.text.as_str()), Some("00000000deadbeef"));
-    }
-
-    #[test]
-    fn the_header_declares_the_dimensions() {
-        let header = png_header(640, 480);
-        assert_eq!(header.len(), 33);
-        assert_eq!(&header[16..24], &[0, 0, 2, 128, 0, 0, 1, 224]);
     }
 }
