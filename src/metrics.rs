@@ -5,7 +5,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -71,53 +71,41 @@ impl Default for Metrics {
     }
 }
 
+/// Registers `metric` under `name` and hands it back.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// A latency histogram per label set, registered.
+fn latencies<L>(registry: &mut Registry, name: &str, help: &str) -> HistogramFamily<L>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    registered(registry, name, help, Family::new_with_constructor(latency_histogram))
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("picshelf");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
-        let request_duration: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_request_duration_seconds",
-            "Time from request start to response head, by method and route",
-            request_duration.clone(),
-        );
-        let bytes_received = Counter::default();
-        registry.register("upload_bytes", "Image bytes received in uploads", bytes_received.clone());
-        let bytes_sent = Counter::default();
-        registry.register("download_bytes", "Image bytes sent in downloads", bytes_sent.clone());
-        let storage_calls = Family::<StorageLabels, Counter>::default();
-        registry.register("storage_operations", "Storage operations by operation and outcome", storage_calls.clone());
-        let storage_duration: HistogramFamily<OperationLabels> = Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "storage_operation_duration_seconds",
-            "Storage operation latency (a put lasts as long as its upload)",
-            storage_duration.clone(),
-        );
-        let uploads_in_flight = Gauge::default();
-        registry.register("uploads_in_flight", "Upload requests being received", uploads_in_flight.clone());
-        let images_stored = Counter::default();
-        registry.register("images_stored", "Images stored", images_stored.clone());
-        let leftovers_removed = Family::<LeftoverLabels, Counter>::default();
-        registry.register(
-            "leftovers_removed",
-            "Leftovers of interrupted uploads removed by the sweeper, by kind",
-            leftovers_removed.clone(),
-        );
-        let sweeps = Family::<OutcomeLabels, Counter>::default();
-        registry.register("sweeps", "Sweeps for leftovers of interrupted uploads, by outcome", sweeps.clone());
+        let r = &mut registry;
         Self {
+            requests: registered(r, "http_requests", "HTTP requests by method, route and status", Family::default()),
+            request_duration: latencies(r, "http_request_duration_seconds", "Time to the response head, by route"),
+            bytes_received: registered(r, "upload_bytes", "Image bytes received in uploads", Counter::default()),
+            bytes_sent: registered(r, "download_bytes", "Image bytes sent in downloads", Counter::default()),
+            storage_calls: registered(r, "storage_operations", "Storage operations by outcome", Family::default()),
+            storage_duration: latencies(r, "storage_operation_duration_seconds", "Storage operation latency"),
+            uploads_in_flight: registered(r, "uploads_in_flight", "Upload requests being received", Gauge::default()),
+            images_stored: registered(r, "images_stored", "Images stored", Counter::default()),
+            leftovers_removed: registered(
+                r,
+                "leftovers_removed",
+                "Leftovers of interrupted uploads removed",
+                Family::default(),
+            ),
+            sweeps: registered(r, "sweeps", "Sweeps for leftovers, by outcome", Family::default()),
             registry,
-            requests,
-            request_duration,
-            bytes_received,
-            bytes_sent,
-            storage_calls,
-            storage_duration,
-            uploads_in_flight,
-            images_stored,
-            leftovers_removed,
-            sweeps,
         }
     }
 

@@ -172,10 +172,10 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Result<Sniffed, SniffError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn png_header(width: u32, height: u32) -> Vec<u8> {
+    pub(crate) fn png_header(width: u32, height: u32) -> Vec<u8> {
         let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
         png.extend_from_slice(&width.to_be_bytes());
         png.extend_from_slice(&height.to_be_bytes());

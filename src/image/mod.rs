@@ -1,6 +1,6 @@
 //! What an uploaded file is: its id, and the format and size its bytes declare.
 
-mod format;
+pub(crate) mod format;
 mod id;
 
 pub use format::{ImageFormat, ImageInfo, SniffError, Sniffed, sniff};

@@ -48,14 +48,7 @@ mod tests {
 
     use super::*;
     use crate::image::ImageFormat;
-
-    fn png_header(width: u32, height: u32) -> Vec<u8> {
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-        png.extend_from_slice(&width.to_be_bytes());
-        png.extend_from_slice(&height.to_be_bytes());
-        png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
-        png
-    }
+    use crate::image::format::tests::png_header;
 
     #[tokio::test]
     async fn a_header_split_over_chunks_is_read_and_every_byte_passed_on() {

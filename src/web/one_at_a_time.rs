@@ -405,6 +405,13 @@ mod tests {
 
     use super::*;
 
+    /// A connection whose client has written `requests`: its server side.
+    async fn connection(requests: &str) -> (tokio::io::DuplexStream, OneAtATime<tokio::io::DuplexStream>) {
+        let (mut client, server) = duplex(1 << 16);
+        client.write_all(requests.as_bytes()).await.unwrap();
+        (client, OneAtATime::new(server))
+    }
+
     /// What one read of the server side gets, or `None` if it is held.
     async fn read_once(io: &mut OneAtATime<tokio::io::DuplexStream>) -> Option<String> {
         let mut buf = vec![0; 4096];
@@ -416,11 +423,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_next_request_waits_for_the_response_head_to_the_previous_one() {
-        let (mut client, server) = duplex(1 << 16);
-        let mut server = OneAtATime::new(server);
         let get = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
         let head = "HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n";
-        client.write_all(format!("{get}{head}{get}").as_bytes()).await.unwrap();
+        let (_client, mut server) = connection(&format!("{get}{head}{get}")).await;
 
         assert_eq!(read_once(&mut server).await.as_deref(), Some(get));
         assert_eq!(read_once(&mut server).await, None, "held until the GET is answered");
@@ -437,12 +442,10 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_pass_without_waiting_and_chunked_ones_end_where_they_end() {
-        let (mut client, server) = duplex(1 << 16);
-        let mut server = OneAtATime::new(server);
         let post = "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
         let chunks = "5;ext=1\r\nhello\r\n0\r\nTrailer: t\r\n\r\n";
         let next = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
-        client.write_all(format!("{post}{chunks}{next}").as_bytes()).await.unwrap();
+        let (_client, mut server) = connection(&format!("{post}{chunks}{next}")).await;
 
         assert_eq!(read_once(&mut server).await.as_deref(), Some(post));
         assert_eq!(read_once(&mut server).await.as_deref(), Some(chunks));
@@ -455,18 +458,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_length_body_passes_exactly_and_what_is_not_followed_passes_through() {
-        let (mut client, server) = duplex(1 << 16);
-        let mut server = OneAtATime::new(server);
         let post = "POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n";
-        client.write_all(format!("{post}abcGET / HTTP/1.1\r\n\r\n").as_bytes()).await.unwrap();
+        let (_client, mut server) = connection(&format!("{post}abcGET / HTTP/1.1\r\n\r\n")).await;
         assert_eq!(read_once(&mut server).await.as_deref(), Some(post));
         assert_eq!(read_once(&mut server).await.as_deref(), Some("abc"));
         assert_eq!(read_once(&mut server).await, None);
 
-        let (mut client, server) = duplex(1 << 16);
-        let mut server = OneAtATime::new(server);
         let smuggled = "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcdGET / HTTP/1.1\r\n\r\n";
-        client.write_all(smuggled.as_bytes()).await.unwrap();
+        let (_client, mut server) = connection(smuggled).await;
         assert_eq!(read_once(&mut server).await.as_deref(), Some(smuggled), "actix-http refuses it itself");
     }
 

@@ -145,10 +145,7 @@ async fn a_truncated_body_gets_400_or_a_closed_connection_and_stores_nothing(bac
     let app = spawn_app(backend).await;
     let upload = RawUpload::new(&images::big_png(200_000, 100, 100, 5));
 
-    let mut stream = raw_http::connect(app.port).await;
-    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &upload.start).await.unwrap();
-    raw_http::send(&mut stream, &upload.file[..upload.file.len() / 2]).await.unwrap();
+    let mut stream = upload.begin(app.port, upload.file.len() / 2).await;
     // The client says it is done, though it promised more.
     use tokio::io::AsyncWriteExt;
     stream.shutdown().await.unwrap();

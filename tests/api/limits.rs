@@ -112,11 +112,8 @@ async fn a_stalled_upload_is_abandoned_with_408_and_leaves_nothing(backend: Back
     let app = spawn_app_with(backend, |s| s.upload.idle_timeout_secs = 1, None).await;
     let upload = RawUpload::new(&images::big_png(12 * 1024 * 1024, 3000, 2000, 13));
 
-    let mut stream = raw_http::connect(app.port).await;
-    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &upload.start).await.unwrap();
     // Past the first 5 MiB part, then silence.
-    raw_http::send(&mut stream, &upload.file[..7 * 1024 * 1024]).await.unwrap();
+    let mut stream = upload.begin(app.port, 7 * 1024 * 1024).await;
     let started = std::time::Instant::now();
 
     let response = read_response(&mut stream, Duration::from_secs(20)).await.expect("an answer to the stalled upload");
@@ -143,10 +140,7 @@ async fn uploads_beyond_the_concurrency_cap_get_503_with_retry_after(backend: Ba
     let upload = RawUpload::new(&images::big_png(2 * 1024 * 1024, 800, 600, 14));
     let mut stalled = Vec::new();
     for _ in 0..2 {
-        let mut stream = raw_http::connect(app.port).await;
-        raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
-        raw_http::send(&mut stream, &upload.start).await.unwrap();
-        raw_http::send(&mut stream, &upload.file[..1024 * 1024]).await.unwrap();
+        let stream = upload.begin(app.port, 1024 * 1024).await;
         stalled.push(stream);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -1,6 +1,6 @@
 //! The HTML side: the page, the image page, and errors for browsers.
 
-use crate::helpers::{Backend, FilePart, error_of, spawn_app};
+use crate::helpers::{Backend, FilePart, error_of, spawn_app, text};
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
@@ -22,16 +22,7 @@ async fn the_page_greets_and_has_a_plain_upload_form() {
 #[tokio::test]
 async fn the_page_links_stay_under_the_proxy_prefix() {
     let app = spawn_app(Backend::Fs).await;
-    let html = app
-        .client
-        .get(app.url("/main/"))
-        .header("X-Forwarded-Prefix", "/test")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = text(app.client.get(app.url("/main/")).header("X-Forwarded-Prefix", "/test")).await;
     assert!(html.contains(r#"<base href="/test/main/">"#), "{html}");
 }
 

@@ -15,12 +15,14 @@ both_backends!(
     top_level_routes_answer_head_without_a_body,
 );
 
-fn get(path: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
-}
-
-fn head(path: &str) -> String {
-    format!("HEAD {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
+/// Writes `requests` back to back on one connection and reads their answers.
+async fn pipelined(port: u16, requests: &[(&str, &str)]) -> Vec<raw_http::RawResponse> {
+    let mut stream = raw_http::connect(port).await;
+    let written: String =
+        requests.iter().map(|(method, path)| format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")).collect();
+    raw_http::send(&mut stream, written.as_bytes()).await.unwrap();
+    let methods: Vec<&str> = requests.iter().map(|(method, _)| *method).collect();
+    read_pipelined(&mut stream, &methods, Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn health_then_head_of_an_image_then_health_all_answer(backend: Backend) {
@@ -28,12 +30,11 @@ async fn health_then_head_of_an_image_then_health_all_answer(backend: Backend) {
     let file = app.upload_ok(FilePart::png("a.png", 20, 20)).await;
     let image = format!("/main/download/{}", file.id);
 
-    let mut stream = raw_http::connect(app.port).await;
-    let requests = [get("/healthz"), head(&image), get("/healthz"), head("/healthz"), get("/readyz")].concat();
-    raw_http::send(&mut stream, requests.as_bytes()).await.unwrap();
-    let answers = read_pipelined(&mut stream, &["GET", "HEAD", "GET", "HEAD", "GET"], Duration::from_secs(20))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let answers = pipelined(
+        app.port,
+        &[("GET", "/healthz"), ("HEAD", &image), ("GET", "/healthz"), ("HEAD", "/healthz"), ("GET", "/readyz")],
+    )
+    .await;
 
     assert_eq!(answers.iter().map(|a| a.status).collect::<Vec<_>>(), [200, 200, 200, 200, 200]);
     assert!(answers[0].body.contains("\"ok\""), "{:?}", answers[0]);
@@ -47,19 +48,18 @@ async fn health_then_head_of_an_image_then_health_all_answer(backend: Backend) {
     assert!(answers[4].body.contains("\"ready\""), "{:?}", answers[4]);
 }
 
+/// Stores a `len`-byte image; its bytes and its download path.
+async fn stored_image(app: &crate::helpers::TestApp, len: usize) -> (Vec<u8>, String) {
+    let bytes = images::big_png(len, 200, 100, len as u64);
+    let file = app.upload_ok(FilePart::new("a.png", bytes.clone(), "image/png")).await;
+    (bytes, format!("/main/download/{}", file.id))
+}
+
 async fn get_head_get_of_an_image_keep_every_body_whole(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bytes = images::big_png(300_000, 200, 100, 41);
-    let file = app.upload_ok(FilePart::new("a.png", bytes.clone(), "image/png")).await;
-    let image = format!("/main/download/{}", file.id);
-
+    let (bytes, image) = stored_image(&app, 300_000).await;
     for _ in 0..5 {
-        let mut stream = raw_http::connect(app.port).await;
-        let requests = [get(&image), head(&image), get(&image)].concat();
-        raw_http::send(&mut stream, requests.as_bytes()).await.unwrap();
-        let answers = read_pipelined(&mut stream, &["GET", "HEAD", "GET"], Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let answers = pipelined(app.port, &[("GET", &image), ("HEAD", &image), ("GET", &image)]).await;
         assert_eq!(answers.iter().map(|a| a.status).collect::<Vec<_>>(), [200, 200, 200]);
         for answer in [&answers[0], &answers[2]] {
             assert_eq!(answer.bytes.len(), bytes.len());
@@ -72,16 +72,9 @@ async fn get_head_get_of_an_image_keep_every_body_whole(backend: Backend) {
 /// answer keeps its body all the same.
 async fn a_get_followed_by_a_head_keeps_its_body(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bytes = images::big_png(200_000, 200, 100, 42);
-    let file = app.upload_ok(FilePart::new("a.png", bytes.clone(), "image/png")).await;
-    let image = format!("/main/download/{}", file.id);
-
+    let (bytes, image) = stored_image(&app, 200_000).await;
     for _ in 0..5 {
-        let mut stream = raw_http::connect(app.port).await;
-        raw_http::send(&mut stream, [get(&image), head(&image)].concat().as_bytes()).await.unwrap();
-        let answers = read_pipelined(&mut stream, &["GET", "HEAD"], Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let answers = pipelined(app.port, &[("GET", &image), ("HEAD", &image)]).await;
         assert_eq!(sha256_hex(&answers[0].bytes), sha256_hex(&bytes));
         assert!(answers[1].bytes.is_empty());
     }
@@ -92,12 +85,8 @@ async fn a_get_followed_by_a_head_keeps_its_body(backend: Backend) {
 async fn top_level_routes_answer_head_without_a_body(backend: Backend) {
     let app = spawn_app(backend).await;
     let paths = ["/healthz", "/readyz", "/metrics", "/", "/main", "/main/"];
-    let mut stream = raw_http::connect(app.port).await;
-    let requests: String = paths.iter().map(|path| head(path)).chain(std::iter::once(get("/healthz"))).collect();
-    raw_http::send(&mut stream, requests.as_bytes()).await.unwrap();
-    let methods: Vec<&str> = paths.iter().map(|_| "HEAD").chain(std::iter::once("GET")).collect();
-    let answers =
-        read_pipelined(&mut stream, &methods, Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("{e}"));
+    let requests: Vec<(&str, &str)> = paths.iter().map(|path| ("HEAD", *path)).chain([("GET", "/healthz")]).collect();
+    let answers = pipelined(app.port, &requests).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(statuses, [200, 200, 200, 308, 308, 200, 200]);
     assert!(answers[..paths.len()].iter().all(|a| a.bytes.is_empty()));

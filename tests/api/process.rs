@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::raw_http::{self, RawUpload, read_response};
-use crate::helpers::{Expected, Storage, garage, images, repo_root};
+use crate::helpers::{Expected, Storage, garage, images, repo_root, text};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_picshelf");
 
@@ -276,16 +276,13 @@ async fn secrets_never_reach_the_logs_even_at_debug_level() {
         client.post(running.url("/main/upload")).multipart(upload_form(images::png(4, 4))).send().await.unwrap();
     assert_eq!(upload.status(), 503, "the store refuses the wrong secret");
     let upload_body = upload.text().await.unwrap();
-    let ready = client.get(running.url("/readyz")).send().await.unwrap().text().await.unwrap();
-    let delete = client
-        .delete(running.url("/main/download/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"))
-        .header("X-Delete-Token", "0123")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ready = text(client.get(running.url("/readyz"))).await;
+    let delete = text(
+        client
+            .delete(running.url("/main/download/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"))
+            .header("X-Delete-Token", "0123"),
+    )
+    .await;
 
     let logs = running.output();
     assert!(logs.contains("storage unavailable"), "the failure is logged with its cause:\n{logs}");
@@ -308,10 +305,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     let upload = RawUpload::new(&file);
     let half = upload.file.len() / 2;
 
-    let mut stream = raw_http::connect(running.port).await;
-    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &upload.start).await.unwrap();
-    raw_http::send(&mut stream, &upload.file[..half]).await.unwrap();
+    let mut stream = upload.begin(running.port, half).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     running.sigterm();
@@ -340,11 +334,8 @@ async fn sigterm_past_the_timeout_aborts_a_stalled_upload_cleanly() {
     let mut running = Running::start("test", &vars);
     let upload = RawUpload::new(&images::big_png(20 * 1024 * 1024, 3000, 2000, 22));
 
-    let mut stream = raw_http::connect(running.port).await;
-    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &upload.start).await.unwrap();
     // Past the first 5 MiB part: a multipart upload is open on the store.
-    raw_http::send(&mut stream, &upload.file[..12 * 1024 * 1024]).await.unwrap();
+    let mut stream = upload.begin(running.port, 12 * 1024 * 1024).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     running.sigterm();

@@ -56,19 +56,20 @@ async fn s3_with_nothing_listening_is_503() {
     assert_unavailable(&app).await;
 }
 
+/// An app whose store accepts connections and never answers.
+async fn app_on_a_silent_store(operation_timeout_ms: u64, max_attempts: u32) -> TestApp {
+    let port = silent_endpoint().await;
+    let configure = |s: &mut picshelf::config::Settings| {
+        s.storage.s3.endpoint = format!("http://127.0.0.1:{port}");
+        s.storage.s3.operation_timeout_ms = operation_timeout_ms;
+        s.storage.s3.max_attempts = max_attempts;
+    };
+    spawn_app_with(Backend::S3, configure, None).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_that_accepts_but_never_answers_is_503_after_the_read_timeout() {
-    let port = silent_endpoint().await;
-    let app = spawn_app_with(
-        Backend::S3,
-        |s| {
-            s.storage.s3.endpoint = format!("http://127.0.0.1:{port}");
-            s.storage.s3.operation_timeout_ms = 500;
-            s.storage.s3.max_attempts = 1;
-        },
-        None,
-    )
-    .await;
+    let app = app_on_a_silent_store(500, 1).await;
     // The test client gives up after 60 s; the service must answer long before.
     assert_unavailable(&app).await;
 }
@@ -99,17 +100,7 @@ async fn a_vanished_storage_directory_is_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_time_out_rather_than_hang_even_when_storage_is_slow() {
     // The same property seen from a client with a short patience: within 10 s.
-    let port = silent_endpoint().await;
-    let app = spawn_app_with(
-        Backend::S3,
-        |s| {
-            s.storage.s3.endpoint = format!("http://127.0.0.1:{port}");
-            s.storage.s3.operation_timeout_ms = 1000;
-            s.storage.s3.max_attempts = 2;
-        },
-        None,
-    )
-    .await;
+    let app = app_on_a_silent_store(1000, 2).await;
     let patient_enough = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let response = patient_enough.get(app.url("/readyz")).send().await.expect("an answer within 10 s");
     assert_eq!(response.status(), 503);
@@ -136,6 +127,19 @@ fn storage_routes(app: &TestApp, file: &UploadedFile) -> Vec<(&'static str, reqw
     ]
 }
 
+/// Every route of `routes` answers 503 within 5 s; `label` names the failure in the output.
+async fn assert_every_route_fails_fast<'a>(
+    label: &str,
+    routes: impl IntoIterator<Item = (&'a str, reqwest::RequestBuilder)>,
+) {
+    for (route, request) in routes {
+        let (status, took) = timed(request).await;
+        eprintln!("{label}: {route} -> {status} in {took:?}");
+        assert_eq!(status, 503, "{route}");
+        assert!(took < Duration::from_secs(5), "{route} took {took:?}");
+    }
+}
+
 /// Waits until the app reports ready again; the time it took.
 async fn recovery_time(app: &TestApp, patience: Duration) -> Duration {
     let started = std::time::Instant::now();
@@ -148,22 +152,23 @@ async fn recovery_time(app: &TestApp, patience: Duration) -> Duration {
     }
 }
 
+/// An app on a Garage of its own (to freeze or kill), with one image stored.
+async fn app_on_its_own_garage() -> (Arc<Garage>, TestApp, UploadedFile) {
+    let garage = Arc::new(Garage::start());
+    let app = spawn_app_in(new_bucket(garage.clone()).await, |_| {}, None).await;
+    let file = app.upload_ok(FilePart::png("a.png", 8, 8)).await;
+    (garage, app, file)
+}
+
 /// Frozen with SIGSTOP, the store accepts connections and never answers.
 /// With the repository's default timeouts every route answers 503 within
 /// 5 s, and the service is back on its own once the store thaws.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_frozen_store_gives_503_within_seconds_on_every_route_and_recovers() {
-    let garage = Arc::new(Garage::start());
-    let app = spawn_app_in(new_bucket(garage.clone()).await, |_| {}, None).await;
-    let file = app.upload_ok(FilePart::png("a.png", 8, 8)).await;
+    let (garage, app, file) = app_on_its_own_garage().await;
 
     garage.freeze();
-    for (route, request) in storage_routes(&app, &file) {
-        let (status, took) = timed(request).await;
-        eprintln!("frozen store: {route} -> {status} in {took:?}");
-        assert_eq!(status, 503, "{route}");
-        assert!(took < Duration::from_secs(5), "{route} took {took:?}");
-    }
+    assert_every_route_fails_fast("frozen store", storage_routes(&app, &file)).await;
     assert_eq!(app.get("/healthz").await.status(), 200, "liveness does not depend on storage");
 
     garage.thaw();
@@ -177,17 +182,10 @@ async fn s3_frozen_store_gives_503_within_seconds_on_every_route_and_recovers() 
 /// service picks it up again without a restart of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_killed_store_gives_503_at_once_and_recovers_when_it_returns() {
-    let garage = Arc::new(Garage::start());
-    let app = spawn_app_in(new_bucket(garage.clone()).await, |_| {}, None).await;
-    let file = app.upload_ok(FilePart::png("a.png", 8, 8)).await;
+    let (garage, app, file) = app_on_its_own_garage().await;
 
     garage.kill();
-    for (route, request) in storage_routes(&app, &file) {
-        let (status, took) = timed(request).await;
-        eprintln!("dead store: {route} -> {status} in {took:?}");
-        assert_eq!(status, 503, "{route}");
-        assert!(took < Duration::from_secs(5), "{route} took {took:?}");
-    }
+    assert_every_route_fails_fast("dead store", storage_routes(&app, &file)).await;
 
     garage.restart();
     let recovered = recovery_time(&app, Duration::from_secs(15)).await;
@@ -220,12 +218,7 @@ async fn fs_hung_disk_gives_503_within_the_deadline() {
     let reads = storage_routes(&app, &file)
         .into_iter()
         .filter(|(route, _)| ["GET download", "HEAD download", "ranged GET download", "GET view"].contains(route));
-    for (route, request) in reads {
-        let (status, took) = timed(request).await;
-        eprintln!("hung disk: {route} -> {status} in {took:?}");
-        assert_eq!(status, 503, "{route}");
-        assert!(took < Duration::from_secs(5), "{route} took {took:?}");
-    }
+    assert_every_route_fails_fast("hung disk", reads).await;
     // Release the blocked readers (each open of the FIFO waits for a writer).
     let fifo = meta.clone();
     std::thread::spawn(move || {
@@ -249,10 +242,7 @@ async fn s3_an_upload_cut_by_a_store_outage_is_cleaned_up_after_the_store_return
     let app = spawn_app_in(new_bucket(garage.clone()).await, |_| {}, None).await;
     let upload = RawUpload::new(&images::big_png(20 * 1024 * 1024, 3000, 2000, 31));
 
-    let mut stream = raw_http::connect(app.port).await;
-    raw_http::send(&mut stream, upload.head_for_this().as_bytes()).await.unwrap();
-    raw_http::send(&mut stream, &upload.start).await.unwrap();
-    raw_http::send(&mut stream, &upload.file[..11 * 1024 * 1024]).await.unwrap();
+    let mut stream = upload.begin(app.port, 11 * 1024 * 1024).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(app.metric_sum("picshelf_uploads_in_flight").await, 1.0);
 

@@ -107,31 +107,58 @@ impl Bucket {
         }
     }
 
+    /// Sends an SDK request within `deadline`: its answer, or a store error
+    /// named after `what`.
+    pub fn send<T, E, F>(
+        &self,
+        what: &'static str,
+        deadline: Duration,
+        request: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + use<T, E, F>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.run(what, deadline, async move { request.await.map_err(|e| sdk_error(what, e)) })
+    }
+
+    /// Aborts a multipart upload: `true` when this call aborted it, `false`
+    /// when it was already gone (completed, aborted, or swept by another replica).
+    pub fn abort(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<bool, StoreError>> + use<> {
+        let request = self.client.abort_multipart_upload().bucket(&self.name).key(key).upload_id(upload_id).send();
+        self.run("AbortMultipartUpload", self.deadlines.call(), async move {
+            match request.await {
+                Ok(_) => Ok(true),
+                Err(e) if is_not_found(&e) => Ok(false),
+                Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
+            }
+        })
+    }
+
+    /// Deletes an object (succeeds whether or not it was there).
+    pub fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + use<> {
+        let sent = self.send(
+            "DeleteObject",
+            self.deadlines.call(),
+            self.client.delete_object().bucket(&self.name).key(key).send(),
+        );
+        async move { sent.await.map(drop) }
+    }
+
     /// Aborts a multipart upload in the background, retrying through outages.
     pub fn abort_in_background(&self, key: String, upload_id: String) {
         let bucket = self.clone();
         self.spawn_cleanup(format!("abort multipart upload of {key}"), move || {
-            let request = bucket.client.abort_multipart_upload().bucket(&bucket.name).key(&key).upload_id(&upload_id);
-            bucket.run("AbortMultipartUpload", bucket.deadlines.call(), async move {
-                match request.send().await {
-                    Ok(_) => Ok(()),
-                    // Already gone (completed, aborted, or swept by another replica).
-                    Err(e) if is_not_found(&e) => Ok(()),
-                    Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
-                }
-            })
+            let aborted = bucket.abort(&key, &upload_id);
+            async move { aborted.await.map(drop) }
         });
     }
 
     /// Deletes an object in the background, retrying through outages.
     pub fn delete_in_background(&self, key: String) {
         let bucket = self.clone();
-        self.spawn_cleanup(format!("delete {key}"), move || {
-            let request = bucket.client.delete_object().bucket(&bucket.name).key(&key);
-            bucket.run("DeleteObject", bucket.deadlines.call(), async move {
-                request.send().await.map(drop).map_err(|e| sdk_error("DeleteObject", e))
-            })
-        });
+        self.spawn_cleanup(format!("delete {key}"), move || bucket.delete(&key));
     }
 
     /// Starts cleanup that must finish even if the request that needs it is

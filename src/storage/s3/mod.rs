@@ -39,7 +39,7 @@ use aws_sdk_s3::types::MetadataDirective;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use self::bucket::{Bucket, Deadlines, sdk_error};
+use self::bucket::{Bucket, Deadlines};
 use self::multipart::{MultipartUpload, StagedObject};
 use self::parts::PartBuffer;
 use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody};
@@ -92,14 +92,9 @@ impl S3Store {
             .content_type(object.format.mime_type())
             .content_length(body.len() as i64)
             .set_metadata(Some(metadata::for_object(object, Some(sha256))))
-            .body(ByteStream::from(body));
-        self.bucket
-            .run(
-                "PutObject",
-                deadline,
-                async move { request.send().await.map(drop).map_err(|e| sdk_error("PutObject", e)) },
-            )
-            .await
+            .body(ByteStream::from(body))
+            .send();
+        self.bucket.send("PutObject", deadline, request).await.map(drop)
     }
 
     /// Copies the assembled staging object to its final key, now with its SHA-256.
@@ -119,12 +114,9 @@ impl S3Store {
             .copy_source(format!("{}/{}", self.bucket.name, staged.key()))
             .metadata_directive(MetadataDirective::Replace)
             .content_type(object.format.mime_type())
-            .set_metadata(Some(metadata::for_object(object, Some(sha256))));
-        self.bucket
-            .run("CopyObject", self.bucket.deadlines.transfer(size), async move {
-                request.send().await.map(drop).map_err(|e| sdk_error("CopyObject", e))
-            })
-            .await?;
+            .set_metadata(Some(metadata::for_object(object, Some(sha256))))
+            .send();
+        self.bucket.send("CopyObject", self.bucket.deadlines.transfer(size), request).await?;
         // Dropping the guard deletes the staging key in the background.
         drop(staged);
         Ok(())
@@ -179,22 +171,13 @@ impl ImageStore for S3Store {
         if self.head(id).await?.is_none() {
             return Ok(false);
         }
-        let request = self.bucket.client.delete_object().bucket(&self.bucket.name).key(self.bucket.key(id));
-        self.bucket
-            .run("DeleteObject", self.bucket.deadlines.call(), async move {
-                request.send().await.map(drop).map_err(|e| sdk_error("DeleteObject", e))
-            })
-            .await?;
+        self.bucket.delete(&self.bucket.key(id)).await?;
         Ok(true)
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let request = self.bucket.client.head_bucket().bucket(&self.bucket.name);
-        self.bucket
-            .run("HeadBucket", self.bucket.deadlines.call(), async move {
-                request.send().await.map(drop).map_err(|e| sdk_error("HeadBucket", e))
-            })
-            .await
+        let request = self.bucket.client.head_bucket().bucket(&self.bucket.name).send();
+        self.bucket.send("HeadBucket", self.bucket.deadlines.call(), request).await.map(drop)
     }
 
     async fn sweep(&self, older_than: Duration) -> Result<Swept, StoreError> {

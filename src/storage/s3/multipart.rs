@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
-use super::bucket::{Bucket, sdk_error};
+use super::bucket::Bucket;
 use super::metadata;
 use crate::storage::{NewObject, StoreError};
 
@@ -42,11 +42,10 @@ impl MultipartUpload {
             .bucket(&bucket.name)
             .key(&key)
             .content_type(object.format.mime_type())
-            .set_metadata(Some(metadata::for_object(object, None)));
+            .set_metadata(Some(metadata::for_object(object, None)))
+            .send();
         let upload_id = bucket
-            .run("CreateMultipartUpload", bucket.deadlines.call(), async move {
-                request.send().await.map_err(|e| sdk_error("CreateMultipartUpload", e))
-            })
+            .send("CreateMultipartUpload", bucket.deadlines.call(), request)
             .await?
             .upload_id
             .ok_or_else(|| StoreError::Corrupt("CreateMultipartUpload returned no upload id".into()))?;
@@ -82,11 +81,13 @@ impl MultipartUpload {
             .upload_id(&self.upload_id)
             .part_number(part_number)
             .content_length(part.len() as i64)
-            .body(ByteStream::from(part));
-        let call = self.bucket.run("UploadPart", deadline, async move {
-            let out = request.send().await.map_err(|e| sdk_error("UploadPart", e))?;
+            .body(ByteStream::from(part))
+            .send();
+        let sent = self.bucket.send("UploadPart", deadline, request);
+        let call = async move {
+            let out = sent.await?;
             Ok(CompletedPart::builder().part_number(part_number).set_e_tag(out.e_tag).build())
-        });
+        };
         // The part uploads while the next one fills; its deadline runs from now.
         self.in_flight.push_back(Box::pin(call));
         Ok(())
@@ -116,17 +117,14 @@ impl MultipartUpload {
             .upload_id(&self.upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.completed))).build(),
-            );
+            )
+            .send();
         // Should this fail or be dropped midway, whether the staging object
         // came to be is unknown: the guard then aborts and deletes both.
         self.completing = true;
         // Some stores assemble the parts before answering: time in proportion to the size.
         let deadline = self.bucket.deadlines.transfer(self.sent_bytes);
-        self.bucket
-            .run("CompleteMultipartUpload", deadline, async move {
-                request.send().await.map(drop).map_err(|e| sdk_error("CompleteMultipartUpload", e))
-            })
-            .await?;
+        self.bucket.send("CompleteMultipartUpload", deadline, request).await?;
         self.done = true;
         Ok(StagedObject { bucket: self.bucket.clone(), key: self.key.clone() })
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::DateTime;
 
-use super::bucket::{Bucket, is_not_found, sdk_error};
+use super::bucket::Bucket;
 use crate::storage::{StoreError, Swept};
 
 /// Removes leftovers under the staging prefix older than `older_than`.
@@ -34,29 +34,16 @@ async fn abort_stale_uploads(bucket: &Bucket, cutoff: SystemTime) -> Result<usiz
             .bucket(&bucket.name)
             .prefix(&prefix)
             .set_key_marker(key_marker.take())
-            .set_upload_id_marker(upload_id_marker.take());
-        let page = bucket
-            .run("ListMultipartUploads", bucket.deadlines.call(), async move {
-                request.send().await.map_err(|e| sdk_error("ListMultipartUploads", e))
-            })
-            .await?;
+            .set_upload_id_marker(upload_id_marker.take())
+            .send();
+        let page = bucket.send("ListMultipartUploads", bucket.deadlines.call(), request).await?;
         for upload in page.uploads() {
             let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
             // Only ours: a listing prefix is a hint some stores ignore.
             if !key.starts_with(&prefix) || !is_before(upload.initiated(), cutoff) {
                 continue;
             }
-            let request = bucket.client.abort_multipart_upload().bucket(&bucket.name).key(key).upload_id(upload_id);
-            let done = bucket
-                .run("AbortMultipartUpload", bucket.deadlines.call(), async move {
-                    match request.send().await {
-                        Ok(_) => Ok(true),
-                        Err(e) if is_not_found(&e) => Ok(false),
-                        Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
-                    }
-                })
-                .await?;
-            if done {
+            if bucket.abort(key, upload_id).await? {
                 tracing::info!(key, upload_id, "aborted a stale multipart upload");
                 aborted += 1;
             }
@@ -82,23 +69,15 @@ async fn delete_stale_objects(bucket: &Bucket, cutoff: SystemTime) -> Result<usi
             .list_objects_v2()
             .bucket(&bucket.name)
             .prefix(&prefix)
-            .set_continuation_token(continuation.take());
-        let page = bucket
-            .run("ListObjectsV2", bucket.deadlines.call(), async move {
-                request.send().await.map_err(|e| sdk_error("ListObjectsV2", e))
-            })
-            .await?;
+            .set_continuation_token(continuation.take())
+            .send();
+        let page = bucket.send("ListObjectsV2", bucket.deadlines.call(), request).await?;
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
             if !key.starts_with(&prefix) || !is_before(object.last_modified(), cutoff) {
                 continue;
             }
-            let request = bucket.client.delete_object().bucket(&bucket.name).key(key);
-            bucket
-                .run("DeleteObject", bucket.deadlines.call(), async move {
-                    request.send().await.map(drop).map_err(|e| sdk_error("DeleteObject", e))
-                })
-                .await?;
+            bucket.delete(key).await?;
             tracing::info!(key, "deleted a stale staging object");
             deleted += 1;
         }

@@ -13,7 +13,7 @@ use actix_web::mime;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
 use crate::ingest::{Batch, Ingested, Pipeline};
@@ -28,12 +28,13 @@ use crate::web::state::AppState;
 /// Form fields that are not files, per request, beyond which the request is refused.
 const MAX_OTHER_FIELDS: usize = 16;
 
-#[derive(Debug, Serialize)]
+/// One stored file, as the answer describes it (the API tests read it back with this type too).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UploadedFile {
     pub id: String,
     pub url: String,
     pub size: u64,
-    pub content_type: &'static str,
+    pub content_type: String,
     pub width: u64,
     pub height: u64,
     pub sha256: String,
@@ -42,7 +43,7 @@ pub struct UploadedFile {
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct UploadResponse {
     pub files: Vec<UploadedFile>,
 }
@@ -160,7 +161,7 @@ fn describe(file: &Ingested, base: &str, state: &AppState) -> UploadedFile {
         id: file.id.to_string(),
         url: format!("{base}/main/download/{}", file.id),
         size: file.stored.size,
-        content_type: file.info.format.mime_type(),
+        content_type: file.info.format.mime_type().to_owned(),
         width: file.info.width,
         height: file.info.height,
         sha256: file.stored.sha256.clone(),

@@ -93,24 +93,7 @@ impl Drop for TestApp {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct UploadedFile {
-    pub id: String,
-    pub url: String,
-    pub size: u64,
-    pub content_type: String,
-    pub width: u64,
-    pub height: u64,
-    pub sha256: String,
-    pub delete_token: String,
-    pub file_name: Option<String>,
-    pub message: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UploadResponse {
-    pub files: Vec<UploadedFile>,
-}
+pub use picshelf::web::routes::upload::{UploadResponse, UploadedFile};
 
 #[derive(Debug, Deserialize)]
 pub struct ErrorEnvelope {
@@ -287,6 +270,11 @@ impl IdGenerator for FixedId {
     fn generate(&self) -> picshelf::image::ImageId {
         self.0
     }
+}
+
+/// Sends `request` and reads its answer as text.
+pub async fn text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.expect("request").text().await.expect("body")
 }
 
 pub async fn error_of(response: reqwest::Response) -> ErrorBody {

@@ -92,6 +92,16 @@ impl RawUpload {
         }
     }
 
+    /// Connects and sends the head, the part's headers and the file's first
+    /// `sent` bytes, then stops: an upload in progress (or a stalled one).
+    pub async fn begin(&self, port: u16, sent: usize) -> TcpStream {
+        let mut stream = connect(port).await;
+        send(&mut stream, self.head_for_this().as_bytes()).await.unwrap();
+        send(&mut stream, &self.start).await.unwrap();
+        send(&mut stream, &self.file[..sent]).await.unwrap();
+        stream
+    }
+
     /// The whole body's length.
     pub fn len(&self) -> usize {
         self.start.len() + self.file.len() + self.end.len()
