@@ -15,7 +15,7 @@ run:
 ##       the deployment linters, then on one local stack through nginx: the e2e suite,
 ##       the browser test, and short JMeter and goose runs
 test: lint test-tools
-	$(CARGO) test -p picshelf
+	$(CARGO) test --workspace --exclude picshelf-e2e
 	$(MAKE) lint-deploy
 	$(MAKE) stack-checks-both-ways
 
@@ -32,7 +32,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## test-tools: Garage and the boto3 auditor, cached under .cache/
+## test-tools: Garage, the boto3 auditor, Pillow and exiftool, cached under .cache/ (exiftool from Debian)
 test-tools:
 	scripts/install-test-tools >/dev/null
 

@@ -58,8 +58,24 @@ function chunk(type, data) {
   return Buffer.concat([length, body, crc]);
 }
 
-/** A valid RGB PNG whose pixels come from `paint(x, y) -> [r, g, b]`. */
-function png(width, height, paint) {
+/**
+ * An EXIF block (big-endian TIFF) as a phone writes one, cut down: IFD0 points
+ * to a GPS IFD holding a latitude reference, which is enough to be a location.
+ */
+function gpsExif() {
+  const tiff = Buffer.alloc(8 + 18 + 18);
+  tiff.write("MM\0*", 0, "latin1");
+  tiff.writeUInt32BE(8, 4); // IFD0
+  tiff.writeUInt16BE(1, 8);
+  tiff.set([0x88, 0x25, 0, 4, 0, 0, 0, 1], 10); // GPSInfo, LONG, 1
+  tiff.writeUInt32BE(26, 18); // -> the GPS IFD
+  tiff.writeUInt16BE(1, 26);
+  tiff.set([0, 1, 0, 2, 0, 0, 0, 2, 0x4e, 0, 0, 0], 28); // GPSLatitudeRef = "N"
+  return tiff;
+}
+
+/** A valid RGB PNG whose pixels come from `paint(x, y) -> [r, g, b]`, with `extra` chunks before its data. */
+function png(width, height, paint, extra = []) {
   const raw = Buffer.alloc((width * 3 + 1) * height);
   for (let y = 0; y < height; y += 1) {
     const row = y * (width * 3 + 1);
@@ -72,6 +88,7 @@ function png(width, height, paint) {
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", header),
+    ...extra,
     chunk("IDAT", deflateSync(raw)),
     chunk("IEND", Buffer.alloc(0)),
   ]);
@@ -195,7 +212,8 @@ before(async () => {
     notes: path.join(dir, "notes.txt"),
     fake: path.join(dir, "not-really.png"),
   };
-  writeFileSync(files.sunset, png(480, 320, (x, y) => sunset(x, y)));
+  // The sunset was taken with a phone that knew where it was.
+  writeFileSync(files.sunset, png(480, 320, (x, y) => sunset(x, y), [chunk("eXIf", gpsExif())]));
   writeFileSync(files.hills, png(320, 400, (x, y) => hills(x, y)));
   writeFileSync(files.notes, "shopping list: milk, eggs\n");
   writeFileSync(files.fake, "this is text that pretends to be a PNG\n");
@@ -274,6 +292,9 @@ describe(`the upload page at ${PAGE_URL}`, () => {
       assert.match(await result.locator(".meta").textContent(), new RegExp(`PNG · ${width} × ${height} · \\d`));
       assert.equal(await result.getByRole("button", { name: `Delete ${name}` }).count(), 1);
       assert.equal(await statusOf(id), 200);
+      const privacy = name === "sunset.png" ? "Location removed" : null;
+      const note = await result.locator(".privacy").count() ? await result.locator(".privacy").textContent() : null;
+      assert.equal(note, privacy, `${name}: what the page says about its metadata`);
     }
     assert.equal(await page.locator("#gallery .gallery-item").count(), 2, "both are in My uploads at once");
     await page.waitForFunction(() => /uploaded/.test(document.getElementById("announcer").textContent));

@@ -209,6 +209,12 @@ pub struct UploadSettings {
     pub idle_timeout_secs: u64,
     /// An upload request may take at most this long in all (408).
     pub max_duration_secs: u64,
+    /// Remove location, camera and personal metadata from every file.
+    pub strip_metadata: bool,
+    /// TIFF and AVIF are stripped in memory: at most this large (413 beyond) …
+    pub max_rewrite_bytes: u64,
+    /// … and all of them held at once at most this much (503 beyond).
+    pub rewrite_memory_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -360,6 +366,12 @@ impl Settings {
         checks.check(upload.max_concurrent > 0, "upload.max_concurrent", "must be at least 1");
         checks.check(upload.idle_timeout_secs > 0, "upload.idle_timeout_secs", "must be positive");
         checks.check(upload.max_duration_secs > 0, "upload.max_duration_secs", "must be positive");
+        checks.check(upload.max_rewrite_bytes > 0, "upload.max_rewrite_bytes", "must be positive");
+        checks.check(
+            upload.rewrite_memory_bytes >= upload.max_rewrite_bytes,
+            "upload.rewrite_memory_bytes",
+            "must be at least upload.max_rewrite_bytes",
+        );
 
         let storage = &self.storage;
         checks.check(storage.ready_timeout_ms > 0, "storage.ready_timeout_ms", "must be positive");

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     FieldTooLarge,
     UnsupportedType,
     UnsupportedContentType,
+    MalformedImage,
+    TooLargeToStrip,
     RangeNotSatisfiable,
     StorageUnavailable,
     TooManyUploads,
@@ -39,12 +41,12 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            MalformedMultipart | IncompleteUpload | MissingFile | EmptyFile | TooManyFields => 400,
+            MalformedMultipart | IncompleteUpload | MissingFile | EmptyFile | TooManyFields | MalformedImage => 400,
             InvalidDeleteToken => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             UploadTimeout => 408,
-            RequestTooLarge | FileTooLarge | TooManyFiles | TooManyPixels | FieldTooLarge => 413,
+            RequestTooLarge | FileTooLarge | TooManyFiles | TooManyPixels | FieldTooLarge | TooLargeToStrip => 413,
             UnsupportedType | UnsupportedContentType => 415,
             RangeNotSatisfiable => 416,
             InternalError => 500,

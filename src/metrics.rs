@@ -35,6 +35,11 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeftoverLabels {
     pub kind: &'static str,
 }
@@ -63,6 +68,7 @@ pub struct Metrics {
     pub images_stored: Counter,
     pub leftovers_removed: Family<LeftoverLabels, Counter>,
     pub sweeps: Family<OutcomeLabels, Counter>,
+    pub metadata_removed: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -105,6 +111,12 @@ impl Metrics {
                 Family::default(),
             ),
             sweeps: registered(r, "sweeps", "Sweeps for leftovers, by outcome", Family::default()),
+            metadata_removed: registered(
+                r,
+                "metadata_removed",
+                "Files stripped of metadata, by kind",
+                Family::default(),
+            ),
             registry,
         }
     }

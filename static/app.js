@@ -230,7 +230,16 @@
       height: file.height,
       contentType: file.content_type,
       uploadedAt: new Date().toISOString(),
+      metadataRemoved: Array.isArray(file.metadata_removed) ? file.metadata_removed.map(String) : [],
     };
+  }
+
+  /** "Location removed" when the picture carried GPS, else what else went, if anything. */
+  function privacyNote(entry) {
+    const removed = entry.metadataRemoved || [];
+    if (removed.includes("gps")) return "Location removed";
+    if (removed.length > 0) return "Camera and personal metadata removed";
+    return null;
   }
 
   // ---- talking to the server ---------------------------------------------------
@@ -684,6 +693,7 @@
       el("a", { className: "thumb-link", attrs: { href: entry.viewUrl, tabindex: "-1" } }, [thumbnail(entry)]),
       el("div", { className: "upload-info" }, [
         el("p", { className: "meta", text: describe(entry) }),
+        privacyNote(entry) ? el("p", { className: "privacy", text: privacyNote(entry) }) : null,
         el("div", { className: "row" }, [linkField, copyButton(() => link)]),
         el("div", { className: "row" }, [
           el("a", { className: "button secondary", text: "Open", attrs: { href: entry.viewUrl } }),
@@ -757,6 +767,7 @@
         el("a", { className: "thumb-link", attrs: { href: entry.viewUrl, tabindex: "-1" } }, [image]),
         el("a", { className: "file-name", text: entry.name, attrs: { href: entry.viewUrl } }),
         el("p", { className: "meta", text: describe(entry) }),
+        privacyNote(entry) ? el("p", { className: "privacy", text: privacyNote(entry) }) : null,
         el("p", { className: "meta", text: formatDate(entry.uploadedAt) }),
         el("div", { className: "row" }, [copyButton(() => urlFor(entry.url).href, "small"), remove, forget]),
         problem,

@@ -8,8 +8,10 @@
 //! 2. [`sniff::read_header`] holds the first bytes back until they name an
 //!    accepted format and its dimensions (the bytes decide the type);
 //! 3. [`limit::check_pixels`] refuses decompression bombs;
-//! 4. [`UploadBody`] counts and hashes the bytes as they pass;
-//! 5. the [`ImageStore`] streams them into place, whole or not at all.
+//! 4. [`strip::strip`] removes location, camera and personal metadata
+//!    (`upload.strip_metadata`);
+//! 5. [`UploadBody`] counts and hashes the bytes as they pass;
+//! 6. the [`ImageStore`] streams them into place, whole or not at all.
 //!
 //! Request-level bookkeeping lives here too: [`Batch`] deletes what a
 //! request stored if a later file of it fails.
@@ -19,6 +21,7 @@ mod error;
 mod file_name;
 pub mod limit;
 pub mod sniff;
+pub mod strip;
 
 use bytes::Bytes;
 use futures_util::stream::LocalBoxStream;
@@ -26,6 +29,7 @@ use futures_util::stream::LocalBoxStream;
 pub use self::batch::Batch;
 pub use self::error::IngestError;
 pub use self::file_name::clean_file_name;
+pub use self::strip::RewriteLimits;
 use crate::config::UploadSettings;
 use crate::image::{IdGenerator, ImageId, ImageInfo};
 use crate::storage::{BodyError, ImageStore, NewObject, StoredObject, UploadBody};
@@ -47,6 +51,7 @@ pub struct Pipeline<'a> {
     pub store: &'a dyn ImageStore,
     pub ids: &'a dyn IdGenerator,
     pub limits: &'a UploadSettings,
+    pub rewrites: &'a RewriteLimits,
 }
 
 impl Pipeline<'_> {
@@ -63,7 +68,13 @@ impl Pipeline<'_> {
             width: info.width,
             height: info.height,
         };
-        let stored = self.store.put(&object, UploadBody::new(Box::pin(bytes))).await?;
+        let removed = strip::Report::default();
+        let bytes = if self.limits.strip_metadata {
+            strip::strip(info.format, Box::pin(bytes), self.rewrites, removed.clone())
+        } else {
+            Box::pin(bytes)
+        };
+        let stored = self.store.put(&object, UploadBody::with_report(bytes, removed)).await?;
         Ok(Ingested { id: object.id, info, stored, file_name: object.file_name })
     }
 }

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::config::FsSettings;
 use crate::image::ImageId;
+use crate::image::metadata::Removed;
 use crate::timeouts::IdleTimeout;
 
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -41,6 +42,9 @@ struct Meta {
     file_name: Option<String>,
     width: Option<u64>,
     height: Option<u64>,
+    /// What metadata was removed on the way in (`["gps", "exif"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    metadata_removed: Vec<String>,
 }
 
 pub struct FsStore {
@@ -128,6 +132,7 @@ impl FsStore {
             file_name: meta.file_name,
             width: meta.width,
             height: meta.height,
+            metadata_removed: Removed::from_names(meta.metadata_removed.iter().map(String::as_str)),
         }))
     }
 
@@ -198,14 +203,15 @@ impl ImageStore for FsStore {
         writer.flush().await.map_err(io_error("writing temp file"))?;
         writer.into_inner().sync_all().await.map_err(io_error("syncing temp file"))?;
 
-        let (sha256, size) = body.finish();
+        let finished = body.finish();
         let meta = Meta {
             content_type: object.format.mime_type().to_owned(),
-            size,
-            sha256: sha256.clone(),
+            size: finished.size,
+            sha256: finished.sha256.clone(),
             file_name: object.file_name.clone(),
             width: Some(object.width),
             height: Some(object.height),
+            metadata_removed: finished.metadata_removed.names().into_iter().map(str::to_owned).collect(),
         };
         let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut meta_file =
@@ -224,7 +230,7 @@ impl ImageStore for FsStore {
         fs::rename(staging.path(), &target).await.map_err(io_error("publishing object"))?;
         staging.disarm();
         sync_dir(shard).await?;
-        Ok(StoredObject { size, sha256 })
+        Ok(finished)
     }
 
     async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {

@@ -22,9 +22,10 @@ use futures_util::stream::BoxStream;
 
 use crate::config::{Backend, StorageSettings};
 use crate::error_code::ErrorCode;
+use crate::image::metadata::Removed;
 use crate::image::{ImageFormat, ImageId};
 
-pub use body::UploadBody;
+pub use body::{Finished, UploadBody};
 
 /// Why the bytes of an upload stopped coming: the client's doing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +40,15 @@ pub enum BodyError {
     Malformed(String),
     #[error("the upload sent no data for {seconds} seconds and was abandoned")]
     Idle { seconds: u64 },
+    /// The image is not what its format says, around its metadata.
+    #[error("{0}")]
+    MalformedImage(String),
+    /// A TIFF or AVIF too large to have its metadata removed in memory.
+    #[error("TIFF and AVIF files have their metadata removed in memory, up to {limit} bytes; this one is larger")]
+    TooLargeToStrip { limit: u64 },
+    /// The memory set aside for in-memory rewrites is in use.
+    #[error("TIFF and AVIF uploads in progress use all the memory set aside for removing their metadata")]
+    RewriteMemoryBusy,
 }
 
 impl BodyError {
@@ -48,6 +58,9 @@ impl BodyError {
             Self::Incomplete(_) => ErrorCode::IncompleteUpload,
             Self::Malformed(_) => ErrorCode::MalformedMultipart,
             Self::Idle { .. } => ErrorCode::UploadTimeout,
+            Self::MalformedImage(_) => ErrorCode::MalformedImage,
+            Self::TooLargeToStrip { .. } => ErrorCode::TooLargeToStrip,
+            Self::RewriteMemoryBusy => ErrorCode::TooManyUploads,
         }
     }
 }
@@ -120,13 +133,8 @@ pub struct NewObject {
     pub height: u64,
 }
 
-/// What `put` reports once the object is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredObject {
-    pub size: u64,
-    /// Lowercase hex SHA-256 of the bytes.
-    pub sha256: String,
-}
+/// What `put` reports once the object is stored: what the body finished as.
+pub type StoredObject = Finished;
 
 /// The strong entity tag every backend serves: the quoted SHA-256.
 pub fn etag_for(sha256: &str) -> String {
@@ -145,6 +153,8 @@ pub struct ObjectInfo {
     /// Pixel dimensions, when the store kept them.
     pub width: Option<u64>,
     pub height: Option<u64>,
+    /// What metadata was removed on the way in.
+    pub metadata_removed: Removed,
 }
 
 /// A byte range, inclusive on both ends, already checked against the object size.

@@ -18,6 +18,7 @@ use super::{negotiate, request_id, request_metrics, routes, server};
 use crate::config::Settings;
 use crate::delete_token::DeleteTokens;
 use crate::image::{IdGenerator, UuidV7Generator};
+use crate::ingest::RewriteLimits;
 use crate::metrics::Metrics;
 use crate::storage::{self, ImageStore, instrumented::InstrumentedStore, sweeper};
 
@@ -58,6 +59,7 @@ impl Application {
             upload_slots: Arc::new(tokio::sync::Semaphore::new(settings.upload.max_concurrent)),
             ready_timeout: Duration::from_millis(settings.storage.ready_timeout_ms),
             local_address: local_address.to_string(),
+            rewrites: RewriteLimits::new(settings.upload.max_rewrite_bytes, settings.upload.rewrite_memory_bytes),
         });
 
         let server = server::serve(listener, &settings.server, state.clone(), move || {

@@ -6,6 +6,7 @@ use super::forwarded::TrustedProxies;
 use crate::config::UploadSettings;
 use crate::delete_token::DeleteTokens;
 use crate::image::IdGenerator;
+use crate::ingest::RewriteLimits;
 use crate::metrics::Metrics;
 use crate::storage::ImageStore;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub ready_timeout: std::time::Duration,
     /// `host:port` the server listens on: the host of last resort in URLs.
     pub local_address: String,
+    /// Room for TIFF and AVIF files stripped in memory.
+    pub rewrites: RewriteLimits,
 }
 
 impl AppState {

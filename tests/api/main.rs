@@ -9,6 +9,7 @@ mod download;
 mod forwarding;
 mod health_and_metrics;
 mod limits;
+mod metadata;
 mod pages;
 mod pipelining;
 mod process;

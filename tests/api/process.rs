@@ -345,15 +345,91 @@ async fn sigterm_past_the_timeout_aborts_a_stalled_upload_cleanly() {
     crate::helpers::audit::assert_stores(&Storage::S3 { bucket, garage: garage::garage() }, &[]).await;
 }
 
-/// A 256 MiB upload through each backend: peak memory grows by a small,
-/// fixed amount (S3: at most three 5 MiB parts), not by the file size.
+/// What a large upload sends, as a stream the test does not hold either.
+enum BigUpload {
+    /// No metadata: stored exactly as sent.
+    Png(images::BigPng),
+    /// A camera's EXIF block to strip as the bytes pass.
+    WithMetadata(images::BigWithMetadata),
+}
+
+impl BigUpload {
+    fn pieces(&self) -> Box<dyn Iterator<Item = Vec<u8>> + Send> {
+        match self {
+            Self::Png(png) => Box::new(png.pieces(1 << 20)),
+            Self::WithMetadata(file) => Box::new(file.pieces(1 << 20)),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Png(_) => "png".into(),
+            Self::WithMetadata(file) => format!("{:?}", file.container).to_lowercase(),
+        }
+    }
+}
+
+fn sha256_of(pieces: impl Iterator<Item = Vec<u8>>) -> String {
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    for piece in pieces {
+        sha2::Digest::update(&mut hasher, &piece);
+    }
+    hex::encode(sha2::Digest::finalize(hasher))
+}
+
+/// Checks what was stored for a [`BigUpload::WithMetadata`], streaming it
+/// back: its image data is the bytes sent, byte for byte; the metadata
+/// around it keeps the Orientation and nothing of the camera or the place.
+async fn assert_stripped_copy(
+    client: &reqwest::Client,
+    url: &str,
+    sent: &images::BigWithMetadata,
+    answer: &serde_json::Value,
+) {
+    use futures_util::StreamExt;
+    let noise = sent.noise_len();
+    let tail = sent.tail().len();
+    let stored_len = answer["size"].as_u64().unwrap() as usize;
+    let noise_at = stored_len - noise - tail;
+    let sent_noise = sha256_of(sent.noise(1 << 20));
+    let mut stream = client.get(url).send().await.unwrap().bytes_stream();
+    let (mut whole, mut data) = (<sha2::Sha256 as sha2::Digest>::new(), <sha2::Sha256 as sha2::Digest>::new());
+    let (mut framing, mut at) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        sha2::Digest::update(&mut whole, &chunk);
+        // This chunk's part of the image data, and the framing around it.
+        let (start, end) =
+            (noise_at.clamp(at, at + chunk.len()) - at, (noise_at + noise).clamp(at, at + chunk.len()) - at);
+        framing.extend_from_slice(&chunk[..start]);
+        sha2::Digest::update(&mut data, &chunk[start..end]);
+        framing.extend_from_slice(&chunk[end..]);
+        at += chunk.len();
+    }
+    assert_eq!(at, stored_len);
+    assert_eq!(hex::encode(sha2::Digest::finalize(whole)), answer["sha256"].as_str().unwrap());
+    assert_eq!(hex::encode(sha2::Digest::finalize(data)), sent_noise, "the image data is what was sent");
+    for secret in [images::SECRET_MAKE, images::SECRET_SERIAL] {
+        assert!(!framing.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} came back");
+    }
+    let exif_at = framing.windows(4).position(|w| w == b"MM\0*").expect("an EXIF block is left");
+    let exif = exif::Reader::new().read_raw(framing[exif_at..].to_vec()).expect("a readable EXIF block");
+    let tags: Vec<_> = exif.fields().map(|f| f.tag).collect();
+    assert_eq!(tags, [exif::Tag::Orientation], "only the Orientation is left");
+    assert_eq!(answer["metadata_removed"], serde_json::json!(["gps", "exif"]));
+}
+
+/// A 256 MiB upload of each streaming format through each backend: peak
+/// memory grows by a small, fixed amount (S3: at most three 5 MiB parts), not
+/// by the file size, with metadata stripped as the bytes pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_flat_during_a_large_streamed_upload() {
     const SIZE: usize = 256 * 1024 * 1024;
     const ALLOWED_GROWTH_KIB: u64 = 64 * 1024;
     let bucket = garage::garage().create_bucket().await;
     let root = tempfile::tempdir().unwrap();
-    for (name, vars) in [("fs", fs_vars(root.path())), ("s3", s3_vars(&bucket, &garage::garage().secret_access_key))] {
+    for (backend, vars) in [("fs", fs_vars(root.path())), ("s3", s3_vars(&bucket, &garage::garage().secret_access_key))]
+    {
         let mut vars = vars;
         vars.push(("PICSHELF__UPLOAD__MAX_FILE_BYTES", (SIZE * 2).to_string()));
         vars.push(("PICSHELF__UPLOAD__MAX_REQUEST_BYTES", (SIZE * 2).to_string()));
@@ -365,40 +441,48 @@ async fn memory_stays_flat_during_a_large_streamed_upload() {
         assert_eq!(warm.status(), 201);
         let (_, baseline) = running.memory_kib();
 
-        // Streamed from a generator: the test does not hold the file either.
-        let png = images::BigPng::new(SIZE, 4000, 3000, 1);
-        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-        for piece in png.pieces(1 << 20) {
-            sha2::Digest::update(&mut hasher, &piece);
-        }
-        let expected_sha = hex::encode(sha2::Digest::finalize(hasher));
-        let body =
-            reqwest::Body::wrap_stream(futures_util::stream::iter(png.pieces(1 << 20).map(Ok::<_, std::io::Error>)));
-        let part = reqwest::multipart::Part::stream_with_length(body, SIZE as u64)
-            .file_name("huge.png")
-            .mime_str("image/png")
-            .unwrap();
-        let response = client
-            .post(running.url("/main/upload"))
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{name}: {}", response.text().await.unwrap_or_default());
-        let stored: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(stored["files"][0]["sha256"], expected_sha, "{name}");
+        for upload in [
+            BigUpload::Png(images::BigPng::new(SIZE, 4000, 3000, 1)),
+            BigUpload::WithMetadata(images::BigWithMetadata::new(images::Container::Jpeg, SIZE, 4000, 3000, 2)),
+            BigUpload::WithMetadata(images::BigWithMetadata::new(images::Container::WebP, SIZE, 4000, 3000, 3)),
+        ] {
+            let name = format!("{backend}, {}", upload.name());
+            let body =
+                reqwest::Body::wrap_stream(futures_util::stream::iter(upload.pieces().map(Ok::<_, std::io::Error>)));
+            let part = reqwest::multipart::Part::stream_with_length(body, SIZE as u64)
+                .file_name("huge.img")
+                .mime_str("application/octet-stream")
+                .unwrap();
+            let response = client
+                .post(running.url("/main/upload"))
+                .multipart(reqwest::multipart::Form::new().part("file", part))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201, "{name}: {}", response.text().await.unwrap_or_default());
+            let stored: serde_json::Value = response.json().await.unwrap();
+            let stored = &stored["files"][0];
 
-        let (peak, _) = running.memory_kib();
-        let growth = peak.saturating_sub(baseline);
-        eprintln!(
-            "{name}: baseline {baseline} KiB, peak {peak} KiB, growth {growth} KiB for a {} MiB upload",
-            SIZE >> 20
-        );
-        assert!(
-            growth < ALLOWED_GROWTH_KIB,
-            "{name}: peak memory grew by {growth} KiB during a {} MiB upload",
-            SIZE >> 20
-        );
+            let (peak, _) = running.memory_kib();
+            let growth = peak.saturating_sub(baseline);
+            eprintln!(
+                "{name}: baseline {baseline} KiB, peak {peak} KiB, growth {growth} KiB for a {} MiB upload",
+                SIZE >> 20
+            );
+            assert!(
+                growth < ALLOWED_GROWTH_KIB,
+                "{name}: peak memory grew by {growth} KiB during a {} MiB upload",
+                SIZE >> 20
+            );
+
+            match &upload {
+                BigUpload::Png(png) => assert_eq!(stored["sha256"], sha256_of(png.pieces(1 << 20)), "{name}"),
+                BigUpload::WithMetadata(sent) => {
+                    let url = stored["url"].as_str().unwrap();
+                    assert_stripped_copy(&client, url, sent, stored).await;
+                }
+            }
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! - [`big_png`] and [`BigPng`]: a PNG of any length, framed chunk by chunk
 //!   (signature, `IHDR`, `IDAT`s of noise, `IEND`, every CRC right), whole or
 //!   streamed without holding it;
+//! - [`BigWithMetadata`]: JPEGs and WebPs of any length carrying a camera's
+//!   EXIF block (GPS, make, serial number, Orientation), streamed the same way;
 //! - [`NoisyPng`]: a decodable PNG of incompressible pixels with a
 //!   rewritable stamp, so every upload of a load run is a different file;
 //! - [`XorShift`], [`noise`]: fast, seedable pseudo-random bytes.
@@ -17,9 +19,11 @@ use image::RgbImage;
 
 mod big;
 mod noisy;
+mod with_metadata;
 
 pub use big::{BigPng, big_png, png_header, stamp_big_png};
 pub use noisy::NoisyPng;
+pub use with_metadata::{BigWithMetadata, Container, SECRET_MAKE, SECRET_SERIAL, camera_exif};
 
 /// The PNG file signature.
 pub const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
@@ -95,10 +99,13 @@ impl XorShift {
         for c in &mut chunks {
             c.copy_from_slice(&self.next_u64().to_le_bytes());
         }
+        // Only a partial word draws one more: filling in pieces of whole
+        // words gives the same bytes as filling at once.
         let rest = chunks.into_remainder();
-        let last = self.next_u64().to_le_bytes();
-        let n = rest.len();
-        rest.copy_from_slice(&last[..n]);
+        if !rest.is_empty() {
+            let n = rest.len();
+            rest.copy_from_slice(&self.next_u64().to_le_bytes()[..n]);
+        }
     }
 }
 

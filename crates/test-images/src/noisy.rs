@@ -1,24 +1,20 @@
 //! [`NoisyPng`] is a real, decodable PNG of noisy RGB pixels, encoded once with
 //! the `png` crate without compression, so its size is predictable and nothing
-//! downstream (nginx, Garage's zstd) can compress it away. A `tEXt` chunk
-//! before the image data carries a 16-hex-digit stamp that
-//! [`NoisyPng::write_stamped`] rewrites per upload (and the chunk's CRC with
-//! it): every upload is a different file of the same size (Garage deduplicates
-//! identical blocks, which would flatter it), for the price of one copy.
+//! downstream (nginx, Garage's zstd) can compress it away. Its `pHYs` chunk
+//! (pixel density, which picshelf keeps when it strips metadata) carries a
+//! stamp that [`NoisyPng::write_stamped`] rewrites per upload (and the chunk's
+//! CRC with it): every upload is a different file of the same size (Garage
+//! deduplicates identical blocks, which would flatter it), for the price of
+//! one copy. The stamp is the same for both axes, so pixels stay square.
 
 use crate::{PNG_SIGNATURE as SIGNATURE, XorShift};
-
-const STAMP_KEYWORD: &str = "picshelf-loadtest";
-const STAMP_LEN: usize = 16;
 
 /// A noisy RGB PNG with a rewritable stamp.
 #[derive(Clone)]
 pub struct NoisyPng {
     bytes: Vec<u8>,
-    /// Offset of the stamp's 16 hex digits in `bytes`.
-    stamp_at: usize,
-    /// Offset of the `tEXt` chunk's type (its CRC covers type and data).
-    text_chunk_at: usize,
+    /// Offset of the `pHYs` chunk's type (its CRC covers type and data).
+    phys_chunk_at: usize,
     pub width: u32,
     pub height: u32,
 }
@@ -37,23 +33,21 @@ impl NoisyPng {
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::NoCompression);
         encoder.set_filter(png::Filter::NoFilter);
-        encoder.add_text_chunk(STAMP_KEYWORD.to_owned(), "0".repeat(STAMP_LEN)).expect("a Latin-1 keyword");
+        encoder.set_pixel_dims(Some(png::PixelDimensions { xppu: 1, yppu: 1, unit: png::Unit::Unspecified }));
         let mut writer = encoder.write_header().expect("writing to memory");
         writer.write_image_data(&pixels).expect("the right number of bytes");
         writer.finish().expect("writing to memory");
 
-        // Find the tEXt chunk: its data is the keyword, a NUL, then the stamp.
         let mut at = SIGNATURE.len();
-        let text_chunk_at = loop {
+        let phys_chunk_at = loop {
             let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-            if &bytes[at + 4..at + 8] == b"tEXt" && bytes[at + 8..].starts_with(STAMP_KEYWORD.as_bytes()) {
+            if &bytes[at + 4..at + 8] == b"pHYs" {
                 break at + 4;
             }
             at += 12 + len;
-            assert!(at < bytes.len(), "the encoder wrote no tEXt chunk");
+            assert!(at < bytes.len(), "the encoder wrote no pHYs chunk");
         };
-        let stamp_at = text_chunk_at + 4 + STAMP_KEYWORD.len() + 1;
-        Self { bytes, stamp_at, text_chunk_at, width, height }
+        Self { bytes, phys_chunk_at, width, height }
     }
 
     pub fn len(&self) -> usize {
@@ -73,11 +67,18 @@ impl NoisyPng {
         let start = out.len();
         out.extend_from_slice(&self.bytes);
         let file = &mut out[start..];
-        let digits = format!("{stamp:016x}");
-        file[self.stamp_at..self.stamp_at + STAMP_LEN].copy_from_slice(digits.as_bytes());
-        let data_end = self.stamp_at + STAMP_LEN;
-        let crc = crc32fast::hash(&file[self.text_chunk_at..data_end]);
-        file[data_end..data_end + 4].copy_from_slice(&crc.to_be_bytes());
+        let density = Self::density(stamp).to_be_bytes();
+        let data = self.phys_chunk_at + 4;
+        file[data..data + 4].copy_from_slice(&density);
+        file[data + 4..data + 8].copy_from_slice(&density);
+        let crc = crc32fast::hash(&file[self.phys_chunk_at..data + 9]);
+        file[data + 9..data + 13].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// The pixels per unit a stamp becomes: never 0 (a decoder may refuse it),
+    /// 2^32 - 1 distinct values.
+    fn density(stamp: u64) -> u32 {
+        (stamp % u64::from(u32::MAX)) as u32 + 1
     }
 
     /// This image with `stamp`.
@@ -135,7 +136,7 @@ mod tests {
         assert_eq!(info.buffer_size(), 37 * 21 * 3);
         // The noise is there, not zeros.
         assert!(pixels[..info.buffer_size()].iter().filter(|&&b| b != 0).count() > 37 * 21 * 2);
-        let stamp = reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == "picshelf-loadtest");
-        assert_eq!(stamp.map(|t| t.text.as_str()), Some("00000000deadbeef"));
+        let density = reader.info().pixel_dims.map(|d| (d.xppu, d.yppu));
+        assert_eq!(density, Some((0xdead_bef0, 0xdead_bef0)));
     }
 }

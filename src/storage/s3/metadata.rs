@@ -6,27 +6,33 @@ use std::time::SystemTime;
 
 use aws_sdk_s3::primitives::DateTime;
 
-use super::super::{NewObject, ObjectInfo, etag_for};
+use super::super::{Finished, NewObject, ObjectInfo, etag_for};
+use crate::image::metadata::Removed;
 
 /// Object metadata keys (sent as `x-amz-meta-*`).
 pub const META_SHA256: &str = "sha256";
 pub const META_FILE_NAME: &str = "filename";
 pub const META_WIDTH: &str = "width";
 pub const META_HEIGHT: &str = "height";
+/// What metadata was removed on the way in: `gps,exif,xmp` (absent when nothing).
+pub const META_REMOVED: &str = "metadata-removed";
 
 /// Characters kept as-is when the file name is percent-encoded into metadata
 /// (metadata travels in HTTP headers, which must be ASCII).
 const FILE_NAME_ENCODE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b' ').remove(b'(').remove(b')');
 
-/// The metadata of a new object; `sha256` once it is known.
-pub fn for_object(object: &NewObject, sha256: Option<&str>) -> HashMap<String, String> {
+/// The metadata of a new object; what its bytes finished as, once known.
+pub fn for_object(object: &NewObject, finished: Option<&Finished>) -> HashMap<String, String> {
     let mut metadata = HashMap::from([
         (META_WIDTH.to_owned(), object.width.to_string()),
         (META_HEIGHT.to_owned(), object.height.to_string()),
     ]);
-    if let Some(sha256) = sha256 {
-        metadata.insert(META_SHA256.to_owned(), sha256.to_owned());
+    if let Some(finished) = finished {
+        metadata.insert(META_SHA256.to_owned(), finished.sha256.clone());
+        if !finished.metadata_removed.is_empty() {
+            metadata.insert(META_REMOVED.to_owned(), finished.metadata_removed.names().join(","));
+        }
     }
     if let Some(name) = &object.file_name {
         metadata.insert(META_FILE_NAME.to_owned(), encode_file_name(name));
@@ -65,6 +71,9 @@ impl Headers {
             file_name: metadata.get(META_FILE_NAME).map(|name| decode_file_name(name)),
             width: metadata.get(META_WIDTH).and_then(|w| w.parse().ok()),
             height: metadata.get(META_HEIGHT).and_then(|h| h.parse().ok()),
+            metadata_removed: Removed::from_names(
+                metadata.get(META_REMOVED).into_iter().flat_map(|names| names.split(',')),
+            ),
         }
     }
 }

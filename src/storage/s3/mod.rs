@@ -42,7 +42,9 @@ use futures_util::StreamExt;
 use self::bucket::{Bucket, Deadlines};
 use self::multipart::{MultipartUpload, StagedObject};
 use self::parts::PartBuffer;
-use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody};
+use super::{
+    ByteRange, Finished, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody,
+};
 use crate::config::S3Settings;
 use crate::image::ImageId;
 
@@ -81,7 +83,7 @@ impl S3Store {
         })
     }
 
-    async fn put_single(&self, object: &NewObject, body: Bytes, sha256: &str) -> Result<(), StoreError> {
+    async fn put_single(&self, object: &NewObject, body: Bytes, finished: &Finished) -> Result<(), StoreError> {
         let deadline = self.bucket.deadlines.transfer(body.len() as u64);
         let request = self
             .bucket
@@ -91,7 +93,7 @@ impl S3Store {
             .key(self.bucket.key(&object.id))
             .content_type(object.format.mime_type())
             .content_length(body.len() as i64)
-            .set_metadata(Some(metadata::for_object(object, Some(sha256))))
+            .set_metadata(Some(metadata::for_object(object, Some(finished))))
             .body(ByteStream::from(body))
             .send();
         self.bucket.send("PutObject", deadline, request).await.map(drop)
@@ -102,8 +104,7 @@ impl S3Store {
         &self,
         object: &NewObject,
         staged: StagedObject,
-        size: u64,
-        sha256: &str,
+        finished: &Finished,
     ) -> Result<(), StoreError> {
         let request = self
             .bucket
@@ -114,9 +115,9 @@ impl S3Store {
             .copy_source(format!("{}/{}", self.bucket.name, staged.key()))
             .metadata_directive(MetadataDirective::Replace)
             .content_type(object.format.mime_type())
-            .set_metadata(Some(metadata::for_object(object, Some(sha256))))
+            .set_metadata(Some(metadata::for_object(object, Some(finished))))
             .send();
-        self.bucket.send("CopyObject", self.bucket.deadlines.transfer(size), request).await?;
+        self.bucket.send("CopyObject", self.bucket.deadlines.transfer(finished.size), request).await?;
         // Dropping the guard deletes the staging key in the background.
         drop(staged);
         Ok(())
@@ -143,19 +144,19 @@ impl ImageStore for S3Store {
                 }
             }
         }
-        let (sha256, size) = body.finish();
+        let finished = body.finish();
         let last = parts.finish();
         match multipart {
-            None => self.put_single(object, last, &sha256).await?,
+            None => self.put_single(object, last, &finished).await?,
             Some(mut upload) => {
                 if !last.is_empty() {
                     upload.send_part(last).await?;
                 }
                 let staged = upload.complete().await?;
-                self.publish_staged(object, staged, size, &sha256).await?;
+                self.publish_staged(object, staged, &finished).await?;
             }
         }
-        Ok(StoredObject { size, sha256 })
+        Ok(finished)
     }
 
     async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {

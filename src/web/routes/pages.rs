@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::image::ImageFormat;
+use crate::image::metadata::{Kind, Removed};
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ImageIds, Lenient, TokenQuery};
 use crate::web::public_url::base_path;
@@ -64,6 +65,10 @@ struct ViewImage {
     uploaded: String,
     file_name: Option<String>,
     token: Option<String>,
+    /// The picture had a location, and it was removed.
+    location_removed: bool,
+    /// "EXIF, XMP": what else was removed, if anything.
+    metadata_removed: Option<String>,
 }
 
 #[derive(Template)]
@@ -74,6 +79,25 @@ struct ErrorPage<'a> {
     reason: &'a str,
     message: &'a str,
     code: &'a str,
+}
+
+/// "location, EXIF, XMP" for people.
+fn describe_removed(removed: &Removed) -> String {
+    let names: Vec<&str> = removed
+        .kinds()
+        .map(|kind| match kind {
+            Kind::Gps => "location",
+            Kind::Exif => "EXIF (camera, dates, owner)",
+            Kind::Xmp => "XMP",
+            Kind::Iptc => "IPTC",
+            Kind::Comment => "comments",
+            Kind::Text => "text",
+            Kind::Time => "timestamp",
+            Kind::TrailingData => "data after the image",
+            Kind::Other => "other metadata",
+        })
+        .collect();
+    names.join(", ")
 }
 
 fn accept_hint() -> String {
@@ -150,6 +174,8 @@ pub async fn view(
             uploaded: HttpDate::from(info.last_modified).to_string(),
             file_name: info.file_name,
             token,
+            location_removed: info.metadata_removed.contains(Kind::Gps),
+            metadata_removed: (!info.metadata_removed.is_empty()).then(|| describe_removed(&info.metadata_removed)),
         });
     }
     let page = ViewPage { layout: Layout::new(base_path(&req)), images };

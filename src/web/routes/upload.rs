@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
 use crate::ingest::{Batch, Ingested, Pipeline};
-use crate::metrics::InFlight;
+use crate::metrics::{InFlight, KindLabels};
 use crate::timeouts::IdleTimeout;
 use crate::web::error::ApiError;
 use crate::web::form::{self, idle_body_error};
@@ -40,6 +40,8 @@ pub struct UploadedFile {
     pub sha256: String,
     pub delete_token: String,
     pub file_name: Option<String>,
+    /// What metadata was removed on the way in: `["gps", "exif", "xmp"]`.
+    pub metadata_removed: Vec<String>,
     pub message: String,
 }
 
@@ -78,6 +80,9 @@ pub async fn upload(
     let files = batch.commit();
     state.metrics.images_stored.inc_by(files.len() as u64);
     state.metrics.bytes_received.inc_by(files.iter().map(|f| f.stored.size).sum());
+    for kind in files.iter().flat_map(|f| f.stored.metadata_removed.kinds()) {
+        state.metrics.metadata_removed.get_or_create(&KindLabels { kind: kind.as_str() }).inc();
+    }
     for file in &files {
         tracing::info!(id = %file.id, size = file.stored.size, content_type = file.info.format.mime_type(), "image stored");
     }
@@ -125,7 +130,12 @@ async fn receive_files(
     batch: &mut Batch,
 ) -> Result<(), ApiError> {
     let idle = state.idle_timeout();
-    let pipeline = Pipeline { store: state.store.as_ref(), ids: state.ids.as_ref(), limits: &state.limits };
+    let pipeline = Pipeline {
+        store: state.store.as_ref(),
+        ids: state.ids.as_ref(),
+        limits: &state.limits,
+        rewrites: &state.rewrites,
+    };
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut other_fields = 0;
     while let Some(field) = multipart.next().await {
@@ -167,6 +177,7 @@ fn describe(file: &Ingested, base: &str, state: &AppState) -> UploadedFile {
         sha256: file.stored.sha256.clone(),
         delete_token: state.tokens.issue(&file.id),
         file_name: file.file_name.clone(),
+        metadata_removed: file.stored.metadata_removed.names().into_iter().map(str::to_owned).collect(),
         message: format!("upload success, filename is {}", file.id),
     }
 }

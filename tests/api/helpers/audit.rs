@@ -21,6 +21,8 @@ pub struct Expected {
     pub file_name: Option<String>,
     pub width: u64,
     pub height: u64,
+    /// What the service says it stripped, in the order it lists it.
+    pub metadata_removed: Vec<String>,
 }
 
 impl Expected {
@@ -33,7 +35,13 @@ impl Expected {
             file_name: file_name.map(str::to_owned),
             width,
             height,
+            metadata_removed: Vec::new(),
         }
+    }
+
+    pub fn with_removed(mut self, removed: &[String]) -> Self {
+        self.metadata_removed = removed.to_vec();
+        self
     }
 }
 
@@ -83,7 +91,7 @@ fn audit_fs(root: &Path, expected: &[Expected]) -> Vec<String> {
         }
         let meta: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap_or_default()).unwrap_or_default();
-        let expected_meta = json!({
+        let mut expected_meta = json!({
             "content_type": want.content_type,
             "size": want.size,
             "sha256": want.sha256,
@@ -91,6 +99,9 @@ fn audit_fs(root: &Path, expected: &[Expected]) -> Vec<String> {
             "width": want.width,
             "height": want.height,
         });
+        if !want.metadata_removed.is_empty() {
+            expected_meta["metadata_removed"] = json!(want.metadata_removed);
+        }
         if meta != expected_meta {
             problems.push(format!("{}: metadata {meta}, expected {expected_meta}", want.id));
         }
@@ -117,6 +128,9 @@ async fn audit_s3(garage: &garage::Garage, bucket: &str, expected: &[Expected]) 
             });
             if let Some(name) = &e.file_name {
                 metadata["filename"] = json!(percent_encode_like_the_service(name));
+            }
+            if !e.metadata_removed.is_empty() {
+                metadata["metadata-removed"] = json!(e.metadata_removed.join(","));
             }
             json!({ "key": e.id, "sha256": e.sha256, "size": e.size, "content_type": e.content_type, "metadata": metadata })
         })

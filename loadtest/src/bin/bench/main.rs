@@ -6,7 +6,9 @@
 //!   (presigned PUT/GET of the same kind of object; for downloads, the very
 //!   objects picshelf stored);
 //! - peak resident memory of a picshelf process during one streamed 1 GiB
-//!   upload against its idle memory (S3 backend on the same Garage, and disk).
+//!   upload against its idle memory (S3 backend on the same Garage, and disk);
+//! - what metadata stripping costs: 4 MiB JPEGs with EXIF uploaded with
+//!   `upload.strip_metadata` off and on.
 //!
 //! Started by scripts/bench, which runs the stack (Garage, picshelf, nginx)
 //! this measures. Every figure is measured in the run.
@@ -14,6 +16,7 @@
 mod cells;
 mod memory;
 mod render;
+mod stripping;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,6 +30,7 @@ use reqwest::header::{ACCEPT, HeaderValue};
 use self::cells::{CellResult, Job, S3, common_headers, file_bytes, run_cell, template, upload_job};
 use self::memory::{human_bytes, memory_test};
 use self::render::render;
+use self::stripping::stripping_test;
 
 pub const KIB: usize = 1024;
 pub const MIB: usize = 1024 * 1024;
@@ -228,7 +232,15 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let report = render(&args, &uploads, &downloads, &memory, started.elapsed());
+    let mut stripping = None;
+    if let Some(bin) = &args.picshelf_bin
+        && !args.skip_throughput
+    {
+        eprintln!("bench: metadata stripping, 4 MiB JPEGs with EXIF, strip_metadata off and on (disk backend)");
+        stripping = Some(stripping_test(&args, bin, &client).await?);
+    }
+
+    let report = render(&args, &uploads, &downloads, &memory, stripping.as_ref(), started.elapsed());
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

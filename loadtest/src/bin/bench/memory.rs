@@ -41,64 +41,119 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A picshelf process of its own, for a measurement.
+pub struct Instance {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub port: u16,
+    work: std::path::PathBuf,
+}
+
+impl Instance {
+    /// Starts `bin` in `work_dir/name` on a free port with `backend` ("s3":
+    /// the memory test's bucket; "fs": a directory of its own) and `extra`
+    /// settings, and waits until it is ready.
+    pub async fn start(
+        args: &Args,
+        bin: &Path,
+        name: &str,
+        backend: &str,
+        extra: &[(&str, String)],
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let work = args.work_dir.join(name);
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(work.join("instance"))?;
+        let work = work.canonicalize()?;
+        let config_dir = args.config_dir.canonicalize().context("--config-dir")?;
+        let port = free_port()?;
+        let secret = format!("bench-delete-secret-{:032x}", std::process::id() as u128 * 0x9e37_79b9_7f4a_7c15);
+        let log = std::fs::File::create(work.join("picshelf.log"))?;
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PICSHELF_ENV", &args.mem_env)
+            .env("PICSHELF_CONFIG_DIR", &config_dir)
+            .env("PICSHELF_INSTANCE_DIR", work.join("instance"))
+            .env("PICSHELF__SERVER__HOST", "127.0.0.1")
+            .env("PICSHELF__SERVER__PORT", port.to_string())
+            .env("PICSHELF__SECURITY__DELETE_SECRET", &secret)
+            .env("PICSHELF__LOG__LEVEL", "warn")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        for kv in &args.mem_extra_env {
+            let (k, v) = kv.split_once('=').with_context(|| format!("--mem-extra-env {kv}: not KEY=VALUE"))?;
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        if backend == "s3" {
+            cmd.env("PICSHELF__STORAGE__BACKEND", "s3")
+                .env("PICSHELF__STORAGE__S3__ENDPOINT", &args.s3_endpoint)
+                .env("PICSHELF__STORAGE__S3__REGION", &args.region)
+                .env("PICSHELF__STORAGE__S3__PATH_STYLE", "true")
+                .env("PICSHELF__STORAGE__S3__BUCKET", &args.mem_bucket)
+                .env("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", env("BENCH_MEM_S3_KEY_ID")?)
+                .env("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", env("BENCH_MEM_S3_SECRET")?);
+        } else {
+            cmd.env("PICSHELF__STORAGE__BACKEND", "fs").env("PICSHELF__STORAGE__FS__ROOT", work.join("data"));
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id().context("picshelf exited at once")?;
+        let instance = Self { child, pid, port, work };
+        if let Err(e) = instance.wait_ready(client).await {
+            instance.stop(true).await;
+            return Err(e);
+        }
+        Ok(instance)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base())).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            ensure!(Instant::now() < deadline, "picshelf on port {} did not become ready", self.port);
+            ensure!(proc_status_kib(self.pid, "VmRSS:").is_some(), "picshelf exited while starting");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, as a deployment stops it; SIGKILL if it lingers. With
+    /// `show_log`, its log goes to stderr (after a failure).
+    pub async fn stop(mut self, show_log: bool) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+        if show_log {
+            eprintln!("bench: picshelf log ({}):", self.work.join("picshelf.log").display());
+            eprintln!("{}", std::fs::read_to_string(self.work.join("picshelf.log")).unwrap_or_default());
+        }
+        let _ = std::fs::remove_dir_all(self.work.join("data"));
+    }
+}
+
 pub async fn memory_test(
     args: &Args,
     bin: &Path,
     backend: &'static str,
     client: &reqwest::Client,
 ) -> anyhow::Result<Memory> {
-    let work = args.work_dir.join(format!("memory-{backend}"));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(work.join("instance"))?;
-    let work = work.canonicalize()?;
-    let config_dir = args.config_dir.canonicalize().context("--config-dir")?;
-    let port = free_port()?;
     let limit = (args.mem_bytes + 64 * MIB as u64).to_string();
-    let secret = format!("bench-delete-secret-{:032x}", std::process::id() as u128 * 0x9e37_79b9_7f4a_7c15);
-    let log = std::fs::File::create(work.join("picshelf.log"))?;
-    let mut cmd = tokio::process::Command::new(bin);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PICSHELF_ENV", &args.mem_env)
-        .env("PICSHELF_CONFIG_DIR", &config_dir)
-        .env("PICSHELF_INSTANCE_DIR", work.join("instance"))
-        .env("PICSHELF__SERVER__HOST", "127.0.0.1")
-        .env("PICSHELF__SERVER__PORT", port.to_string())
-        .env("PICSHELF__UPLOAD__MAX_FILE_BYTES", &limit)
-        .env("PICSHELF__UPLOAD__MAX_REQUEST_BYTES", &limit)
-        .env("PICSHELF__SECURITY__DELETE_SECRET", &secret)
-        .env("PICSHELF__LOG__LEVEL", "warn")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true);
-    for kv in &args.mem_extra_env {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--mem-extra-env {kv}: not KEY=VALUE"))?;
-        cmd.env(k, v);
-    }
-    if backend == "s3" {
-        cmd.env("PICSHELF__STORAGE__BACKEND", "s3")
-            .env("PICSHELF__STORAGE__S3__ENDPOINT", &args.s3_endpoint)
-            .env("PICSHELF__STORAGE__S3__REGION", &args.region)
-            .env("PICSHELF__STORAGE__S3__PATH_STYLE", "true")
-            .env("PICSHELF__STORAGE__S3__BUCKET", &args.mem_bucket)
-            .env("PICSHELF__STORAGE__S3__ACCESS_KEY_ID", env("BENCH_MEM_S3_KEY_ID")?)
-            .env("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", env("BENCH_MEM_S3_SECRET")?);
-    } else {
-        cmd.env("PICSHELF__STORAGE__BACKEND", "fs").env("PICSHELF__STORAGE__FS__ROOT", work.join("data"));
-    }
-    let mut child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
-    let pid = child.id().context("picshelf exited at once")?;
-    let result = measure_memory(client, pid, port, backend, args.mem_bytes).await;
-    // SIGTERM, as a deployment stops it; SIGKILL if it lingers.
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
-        let _ = child.kill().await;
-    }
-    if result.is_err() {
-        eprintln!("bench: picshelf log ({}):", work.join("picshelf.log").display());
-        eprintln!("{}", std::fs::read_to_string(work.join("picshelf.log")).unwrap_or_default());
-    }
-    let _ = std::fs::remove_dir_all(work.join("data"));
+    let extra = [("PICSHELF__UPLOAD__MAX_FILE_BYTES", limit.clone()), ("PICSHELF__UPLOAD__MAX_REQUEST_BYTES", limit)];
+    let instance = Instance::start(args, bin, &format!("memory-{backend}"), backend, &extra, client).await?;
+    let result = measure_memory(client, instance.pid, instance.port, backend, args.mem_bytes).await;
+    instance.stop(result.is_err()).await;
     result
 }
 
@@ -110,17 +165,6 @@ async fn measure_memory(
     bytes: u64,
 ) -> anyhow::Result<Memory> {
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        ensure!(Instant::now() < deadline, "picshelf on port {port} did not become ready");
-        ensure!(proc_status_kib(pid, "VmRSS:").is_some(), "picshelf exited while starting");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     // One warm-up request each way, then let it settle: that is "idle".
     let small = template(64 * KIB, 1);

@@ -7,6 +7,7 @@ use picshelf_loadtest::stats::{markdown_table, text_table};
 
 use super::cells::CellResult;
 use super::memory::{Memory, human_bytes};
+use super::stripping::{self, Stripping};
 use super::{Args, KIB, MIB, Row, Target, size_name};
 
 pub struct Rendered {
@@ -29,7 +30,14 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {:.0} GiB RAM", mem_kib as f64 / (1024.0 * 1024.0))
 }
 
-pub fn render(args: &Args, uploads: &[Row], downloads: &[Row], memory: &[Memory], took: Duration) -> Rendered {
+pub fn render(
+    args: &Args,
+    uploads: &[Row],
+    downloads: &[Row],
+    memory: &[Memory],
+    stripping: Option<&Stripping>,
+    took: Duration,
+) -> Rendered {
     let mut md = String::from("# picshelf benchmark\n\n");
     let _ = writeln!(
         md,
@@ -172,6 +180,40 @@ pub fn render(args: &Args, uploads: &[Row], downloads: &[Row], memory: &[Memory]
             text,
             "Memory during one streamed {} upload:\n{}",
             human_bytes(memory[0].bytes),
+            text_table(&table)
+        );
+    }
+    if let Some(s) = stripping {
+        let (off, on) = (Stripping::mib_per_s(&s.off), Stripping::mib_per_s(&s.on));
+        let requests: usize = s.on.iter().map(|c| c.requests).sum();
+        let table = vec![
+            ["upload.strip_metadata", "MiB/s", "p50 ms", "÷ off"].map(str::to_owned).to_vec(),
+            vec!["false".into(), format!("{off:.1}"), format!("{:.1}", Stripping::p50(&s.off)), "1.00".into()],
+            vec![
+                "true".into(),
+                format!("{on:.1}"),
+                format!("{:.1}", Stripping::p50(&s.on)),
+                format!("{:.2}", on / off),
+            ],
+        ];
+        let _ = writeln!(
+            md,
+            "## Metadata stripping\n\n\
+             Two fresh release picshelf processes, disk backend, alike but for `upload.strip_metadata`; \
+             {} uploads of a different {} JPEG each (a camera's EXIF block with GPS, make and serial \
+             number, then entropy-coded data with stuffed bytes, as encoders write it) per setting, {} in \
+             flight, in {} alternating rounds. Stripping keeps the Orientation and drops the rest as the \
+             bytes pass.\n\n{}",
+            requests,
+            human_bytes(stripping::FILE_BYTES as u64),
+            args.concurrency,
+            s.on.len(),
+            markdown_table(&table)
+        );
+        let _ = writeln!(
+            text,
+            "Metadata stripping, 4 MiB JPEG with EXIF:
+{}",
             text_table(&table)
         );
     }
