@@ -412,6 +412,10 @@ async fn assert_stripped_copy(
     for secret in [images::SECRET_MAKE, images::SECRET_SERIAL] {
         assert!(!framing.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} came back");
     }
+    if sent.container == images::Container::Gif {
+        assert_eq!(answer["metadata_removed"], serde_json::json!(["comment"]));
+        return;
+    }
     let exif_at = framing.windows(4).position(|w| w == b"MM\0*").expect("an EXIF block is left");
     let exif = exif::Reader::new().read_raw(framing[exif_at..].to_vec()).expect("a readable EXIF block");
     let tags: Vec<_> = exif.fields().map(|f| f.tag).collect();
@@ -419,9 +423,11 @@ async fn assert_stripped_copy(
     assert_eq!(answer["metadata_removed"], serde_json::json!(["gps", "exif"]));
 }
 
-/// A 256 MiB upload of each streaming format through each backend: peak
-/// memory grows by a small, fixed amount (S3: at most three 5 MiB parts), not
-/// by the file size, with metadata stripped as the bytes pass.
+/// A 256 MiB upload of each streaming format (PNG, JPEG, WebP, GIF) through
+/// each backend: peak memory grows by a small, fixed amount (S3: at most
+/// three 5 MiB parts), not by the file size, with metadata stripped as the
+/// bytes pass. (TIFF and AVIF are refused above their in-memory cap: see
+/// `metadata::tiff_and_avif_are_rewritten_in_bounded_memory`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_flat_during_a_large_streamed_upload() {
     const SIZE: usize = 256 * 1024 * 1024;
@@ -445,6 +451,7 @@ async fn memory_stays_flat_during_a_large_streamed_upload() {
             BigUpload::Png(images::BigPng::new(SIZE, 4000, 3000, 1)),
             BigUpload::WithMetadata(images::BigWithMetadata::new(images::Container::Jpeg, SIZE, 4000, 3000, 2)),
             BigUpload::WithMetadata(images::BigWithMetadata::new(images::Container::WebP, SIZE, 4000, 3000, 3)),
+            BigUpload::WithMetadata(images::BigWithMetadata::new(images::Container::Gif, SIZE, 4000, 3000, 4)),
         ] {
             let name = format!("{backend}, {}", upload.name());
             let body =

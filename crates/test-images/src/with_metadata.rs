@@ -1,8 +1,10 @@
 //! [`BigWithMetadata`]: JPEGs and WebPs of any length carrying a camera's
-//! EXIF block (GPS position, make and serial number, Orientation 6), produced
-//! in pieces without holding the file: a head, noise, a tail. The noise is
-//! the image data and passes metadata stripping untouched; JPEG puts its
-//! EXIF in the head, WebP in the tail (as cameras and encoders do).
+//! EXIF block (GPS position, make and serial number, Orientation 6), and
+//! GIFs carrying a comment that names the camera, produced in pieces
+//! without holding the file: a head, noise, a tail. The noise is the image
+//! data and passes metadata stripping untouched; JPEG puts its EXIF in the
+//! head, WebP in the tail (as cameras and encoders do), GIF its comment
+//! before the image.
 //! picshelf reads headers and framing, never pixels, so this is all a large
 //! upload needs to be.
 
@@ -62,6 +64,23 @@ pub fn camera_exif() -> Vec<u8> {
 pub enum Container {
     Jpeg,
     WebP,
+    Gif,
+}
+
+/// GIF image data comes in sub-blocks: a size byte (255) and 255 bytes.
+const GIF_BLOCK: usize = 256;
+
+/// A GIF comment extension holding `text` padded with spaces to `len` bytes.
+fn gif_comment(text: &str, len: usize) -> Vec<u8> {
+    let mut data = text.as_bytes().to_vec();
+    data.resize(len, b' ');
+    let mut bytes = vec![0x21, 0xFE];
+    for block in data.chunks(255) {
+        bytes.push(block.len() as u8);
+        bytes.extend_from_slice(block);
+    }
+    bytes.push(0);
+    bytes
 }
 
 /// A file of exactly `len` bytes: `head`, noise, `tail`.
@@ -115,6 +134,15 @@ impl BigWithMetadata {
                 head.extend(jpeg_segment(0xDA, &[1, 1, 0, 0, 63, 0]));
                 head
             }
+            Container::Gif => {
+                let (w, h) = ((self.width as u16).to_le_bytes(), (self.height as u16).to_le_bytes());
+                let mut head = b"GIF89a".to_vec();
+                head.extend_from_slice(&[w[0], w[1], h[0], h[1], 0x00, 0, 0]); // no global colour table
+                head.extend(gif_comment(&self.gif_secret(), self.gif_comment_len()));
+                head.extend_from_slice(&[0x2C, 0, 0, 0, 0, w[0], w[1], h[0], h[1], 0x00]);
+                head.push(8); // LZW minimum code size
+                head
+            }
             Container::WebP => {
                 let mut head = b"RIFF".to_vec();
                 head.extend_from_slice(&((self.len - 8) as u32).to_le_bytes());
@@ -135,18 +163,39 @@ impl BigWithMetadata {
         match self.container {
             Container::Jpeg => vec![0xFF, 0xD9],
             Container::WebP => riff_chunk(b"EXIF", &camera_exif()),
+            Container::Gif => vec![0x00, 0x3B], // the image's terminator, the trailer
         }
+    }
+
+    fn gif_secret(&self) -> String {
+        format!("taken with a {SECRET_MAKE}, serial {SECRET_SERIAL}")
+    }
+
+    /// The comment's length that makes the image data whole sub-blocks.
+    fn gif_comment_len(&self) -> usize {
+        let fixed = 13 + 10 + 1 + 2;
+        let text = self.gif_secret().len();
+        (text..text + GIF_BLOCK * 2)
+            .find(|&len| {
+                let comment = 3 + len + len.div_ceil(255);
+                self.len >= fixed + comment && (self.len - fixed - comment).is_multiple_of(GIF_BLOCK)
+            })
+            .expect("some comment length fits")
     }
 
     /// Bytes of image data (even, for WebP: no padding byte).
     pub fn noise_len(&self) -> usize {
         let tail = match self.container {
-            Container::Jpeg => 2,
+            Container::Jpeg | Container::Gif => 2,
             Container::WebP => 8 + camera_exif().len().next_multiple_of(2),
         };
         let head = match self.container {
             Container::Jpeg => 2 + 4 + 6 + camera_exif().len() + 4 + 65 + 4 + 9 + 4 + 6,
             Container::WebP => 12 + 18 + 8,
+            Container::Gif => {
+                let len = self.gif_comment_len();
+                13 + 3 + len + len.div_ceil(255) + 10 + 1
+            }
         };
         let noise = self.len - head - tail;
         assert!(self.container == Container::Jpeg || noise.is_multiple_of(2), "a WebP's length must be even");
@@ -162,14 +211,20 @@ impl BigWithMetadata {
     pub fn noise(&self, piece: usize) -> impl Iterator<Item = Vec<u8>> + use<> {
         let mut noise = XorShift::new(self.seed);
         let mut left = self.noise_len();
-        let jpeg = self.container == Container::Jpeg;
+        let mut at = 0;
+        let container = self.container;
         std::iter::from_fn(move || {
             if left == 0 {
                 return None;
             }
             let mut data = vec![0; left.min(piece.max(1))];
             noise.fill(&mut data);
-            if jpeg {
+            if container == Container::Gif {
+                // Every 256th byte of the data is a sub-block's size.
+                let first = (GIF_BLOCK - at % GIF_BLOCK) % GIF_BLOCK;
+                data.iter_mut().skip(first).step_by(GIF_BLOCK).for_each(|b| *b = 255);
+            }
+            if container == Container::Jpeg {
                 // Entropy-coded data never holds a bare FF (it would be a marker):
                 // each FF is stuffed with a 00, as encoders write it (one in 256
                 // bytes, like real scans); an FF that would end a piece becomes FE.
@@ -187,6 +242,7 @@ impl BigWithMetadata {
                 }
             }
             left -= data.len();
+            at += data.len();
             Some(data)
         })
     }
@@ -198,8 +254,9 @@ mod tests {
 
     #[test]
     fn every_file_has_its_exact_length_and_its_metadata() {
-        for container in [Container::Jpeg, Container::WebP] {
+        for container in [Container::Jpeg, Container::WebP, Container::Gif] {
             let file = BigWithMetadata::new(container, 100_000, 4000, 3000, 1);
+            assert!(file.noise_len() > 90_000);
             let bytes: Vec<u8> = file.pieces(4096).flatten().collect();
             assert_eq!(bytes.len(), 100_000, "{container:?}");
             assert!(bytes.starts_with(&file.head()) && bytes.ends_with(&file.tail()), "{container:?}");
@@ -207,6 +264,7 @@ mod tests {
             let format = match container {
                 Container::Jpeg => image::ImageFormat::Jpeg,
                 Container::WebP => image::ImageFormat::WebP,
+                Container::Gif => image::ImageFormat::Gif,
             };
             assert_eq!(image::guess_format(&bytes).unwrap(), format);
             let reader = image::ImageReader::with_format(std::io::Cursor::new(&bytes), format);
