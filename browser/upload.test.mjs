@@ -284,9 +284,11 @@ describe(`the upload page at ${PAGE_URL}`, () => {
 
       const img = result.locator("img.thumb");
       await thumbnailLoaded(img);
-      assert.equal(await img.evaluate((node) => node.src), `${PAGE_URL}download/${id}`);
+      // A small variant (the browser picks from srcset), never the original.
+      const shown = await img.evaluate((node) => ({ src: node.currentSrc, natural: node.naturalWidth }));
+      assert.match(shown.src, new RegExp(`^${PAGE_URL}download/${id}\\?width=(160|320|640|1280)$`));
+      assert.ok(shown.natural > 0 && shown.natural <= width, `${name}: a ${shown.natural}-pixel variant`);
       assert.equal(await img.getAttribute("alt"), name);
-      assert.equal(await img.evaluate((node) => node.naturalWidth), width);
 
       assert.equal(await result.locator("input.link").inputValue(), `${PAGE_URL}download/${id}`);
       assert.match(await result.locator(".meta").textContent(), new RegExp(`PNG · ${width} × ${height} · \\d`));
@@ -319,7 +321,13 @@ describe(`the upload page at ${PAGE_URL}`, () => {
     await page.setViewportSize({ width: 1200, height: 900 });
   });
 
-  it("keeps both in My uploads after a reload, newest first", STEP, async () => {
+  it("keeps both in My uploads after a reload, newest first, showing small variants only", STEP, async () => {
+    // Every image the gallery loads is a variant: a thumbnail, not the original.
+    const images = [];
+    const onRequest = (request) => {
+      if (request.resourceType() === "image" && request.url().includes("/download/")) images.push(request.url());
+    };
+    page.on("request", onRequest);
     await page.reload();
     const items = page.locator("#gallery .gallery-item");
     await items.nth(1).waitFor();
@@ -341,7 +349,13 @@ describe(`the upload page at ${PAGE_URL}`, () => {
       const img = page.locator(`#gallery .gallery-item[data-id="${id}"] img.thumb`);
       await img.scrollIntoViewIfNeeded();
       await thumbnailLoaded(img);
-      assert.equal(await img.evaluate((node) => node.src), `${PAGE_URL}download/${id}`);
+      assert.match(await img.evaluate((node) => node.currentSrc), new RegExp(`download/${id}\\?width=\\d+$`));
+    }
+    page.off("request", onRequest);
+    assert.ok(images.length >= 2, `the gallery loaded ${images.length} images`);
+    for (const url of images) {
+      const width = Number(new URL(url).searchParams.get("width"));
+      assert.ok([160, 320, 640].includes(width), `the gallery asked for ${url}, not a thumbnail`);
     }
   });
 
@@ -436,6 +450,7 @@ describe(`the upload page at ${PAGE_URL}`, () => {
     const card = page.locator(`article.image-card[data-id="${id}"]`);
     await thumbnailLoaded(card.locator("img"));
     assert.equal(await card.locator("img").getAttribute("alt"), "sunset.png");
+    assert.match(await card.locator("img").evaluate((node) => node.currentSrc), /\?width=\d+$/, "a variant");
     assert.match(await card.locator(".details").textContent(), /480 × 320/);
     const downloadLink = card.getByRole("link", { name: "Download", exact: true });
     assert.equal(await downloadLink.getAttribute("href"), `download/${id}?download`);

@@ -175,6 +175,7 @@ pub struct Settings {
     pub environment: Environment,
     pub server: ServerSettings,
     pub upload: UploadSettings,
+    pub variants: VariantSettings,
     pub storage: StorageSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
@@ -194,6 +195,37 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are believed.
     pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Resized variants (`?width=W`), made on first request and stored.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSettings {
+    /// The widths a variant may have; any other is a 400 naming these.
+    pub widths: Vec<u32>,
+    /// Renderings at once; 0 means one per core.
+    pub max_concurrent: usize,
+    /// Renderings waiting for a slot; beyond it, 503.
+    pub max_queue: usize,
+    /// A variant request waits at most this long for its rendering (503 after).
+    pub timeout_ms: u64,
+    /// Largest decoded picture (after JPEG's scaled decoding), in pixels.
+    pub max_decoded_pixels: u64,
+    /// Most memory one decoder may allocate.
+    pub max_decode_bytes: u64,
+    /// Largest original read to make a variant.
+    pub max_source_bytes: u64,
+}
+
+impl VariantSettings {
+    /// `max_concurrent` with 0 resolved to the number of cores.
+    pub fn slots(&self) -> usize {
+        if self.max_concurrent > 0 {
+            self.max_concurrent
+        } else {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -321,6 +353,7 @@ impl Settings {
             // PICSHELF__SERVER__TRUSTED_PROXIES="10.0.0.0/8,127.0.0.1/32"
             .list_separator(",")
             .with_list_parse_key("server.trusted_proxies")
+            .with_list_parse_key("variants.widths")
             .source(overrides);
         let on_disk = |dir: &Path, name: &str| {
             config::File::from(dir.join(name)).format(config::FileFormat::Toml).required(false)
@@ -372,6 +405,22 @@ impl Settings {
             "upload.rewrite_memory_bytes",
             "must be at least upload.max_rewrite_bytes",
         );
+
+        let variants = &self.variants;
+        checks.check(
+            !variants.widths.is_empty() && variants.widths.iter().all(|w| (1..=8192).contains(w)),
+            "variants.widths",
+            "must list at least one width, each from 1 to 8192",
+        );
+        checks.check(
+            variants.max_concurrent <= 256,
+            "variants.max_concurrent",
+            "must be at most 256 (0: one per core)",
+        );
+        checks.check(variants.timeout_ms > 0, "variants.timeout_ms", "must be positive");
+        checks.check(variants.max_decoded_pixels > 0, "variants.max_decoded_pixels", "must be positive");
+        checks.check(variants.max_decode_bytes > 0, "variants.max_decode_bytes", "must be positive");
+        checks.check(variants.max_source_bytes > 0, "variants.max_source_bytes", "must be positive");
 
         let storage = &self.storage;
         checks.check(storage.ready_timeout_ms > 0, "storage.ready_timeout_ms", "must be positive");

@@ -28,6 +28,12 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     StorageUnavailable,
     TooManyUploads,
+    InvalidVariant,
+    VariantUnsupported,
+    TooLargeForVariants,
+    UndecodableImage,
+    TooManyVariants,
+    VariantTimeout,
     InternalError,
 }
 
@@ -41,16 +47,19 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            MalformedMultipart | IncompleteUpload | MissingFile | EmptyFile | TooManyFields | MalformedImage => 400,
+            MalformedMultipart | IncompleteUpload | MissingFile | EmptyFile | TooManyFields | MalformedImage
+            | InvalidVariant => 400,
             InvalidDeleteToken => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             UploadTimeout => 408,
-            RequestTooLarge | FileTooLarge | TooManyFiles | TooManyPixels | FieldTooLarge | TooLargeToStrip => 413,
-            UnsupportedType | UnsupportedContentType => 415,
+            RequestTooLarge | FileTooLarge | TooManyFiles | TooManyPixels | FieldTooLarge | TooLargeToStrip
+            | TooLargeForVariants => 413,
+            UnsupportedType | UnsupportedContentType | VariantUnsupported => 415,
             RangeNotSatisfiable => 416,
+            UndecodableImage => 422,
             InternalError => 500,
-            StorageUnavailable | TooManyUploads => 503,
+            StorageUnavailable | TooManyUploads | TooManyVariants | VariantTimeout => 503,
         }
     }
 
@@ -58,7 +67,7 @@ impl ErrorCode {
     pub fn retry_after_secs(self) -> Option<u32> {
         match self {
             Self::StorageUnavailable => Some(5),
-            Self::TooManyUploads => Some(2),
+            Self::TooManyUploads | Self::TooManyVariants | Self::VariantTimeout => Some(2),
             _ => None,
         }
     }

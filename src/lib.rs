@@ -1,9 +1,10 @@
 //! picshelf: a self-hosted image upload service.
 //!
 //! - [`ingest`]: the upload as a pipeline of steps (limits, sniffing,
-//!   hashing) from a byte stream into an [`storage::ImageStore`];
+//!   metadata stripping, hashing) from a byte stream into an [`storage::ImageStore`];
 //! - [`storage`]: the store trait, local disk and S3;
-//! - [`image`]: formats, sniffing and image ids;
+//! - [`image`]: formats, sniffing, image ids, metadata filters, rendering variants;
+//! - [`variants`]: resized variants made once on a bounded pool, then stored;
 //! - [`web`]: everything HTTP (actix-web), and nothing else imports it;
 //! - [`config`], [`telemetry`], [`metrics`], [`error_code`], [`delete_token`],
 //!   [`timeouts`]: what they say.
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod storage;
 pub mod telemetry;
 pub mod timeouts;
+pub mod variants;
 pub mod web;
 
 #[cfg(test)]

@@ -69,6 +69,10 @@ pub struct Metrics {
     pub leftovers_removed: Family<LeftoverLabels, Counter>,
     pub sweeps: Family<OutcomeLabels, Counter>,
     pub metadata_removed: Family<KindLabels, Counter>,
+    pub variants_generated: Counter,
+    pub variants_from_store: Counter,
+    pub variant_generation: Histogram,
+    pub variant_queue: Gauge,
 }
 
 impl Default for Metrics {
@@ -116,6 +120,25 @@ impl Metrics {
                 "metadata_removed",
                 "Files stripped of metadata, by kind",
                 Family::default(),
+            ),
+            variants_generated: registered(r, "variants_generated", "Variants rendered and stored", Counter::default()),
+            variants_from_store: registered(
+                r,
+                "variants_served_from_store",
+                "Variant requests answered from a stored variant",
+                Counter::default(),
+            ),
+            variant_generation: registered(
+                r,
+                "variant_generation_duration_seconds",
+                "Time to render a variant (decode, resize, encode)",
+                latency_histogram(),
+            ),
+            variant_queue: registered(
+                r,
+                "variant_queue_depth",
+                "Variant renderings waiting or running",
+                Gauge::default(),
             ),
             registry,
         }

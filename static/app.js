@@ -710,17 +710,45 @@
     ]);
   }
 
+  /** The widths the server makes variants at (the form's data-variant-widths). */
+  function variantWidths() {
+    const holder = document.querySelector("[data-variant-widths]");
+    if (!holder) return [];
+    return String(holder.dataset.variantWidths || "")
+      .split(",")
+      .map(Number)
+      .filter(function (width) {
+        return width > 0;
+      });
+  }
+
+  /**
+   * A small variant, never the original: srcset lets the browser pick the
+   * width the layout and screen need. AVIF has no variants.
+   */
   function thumbnail(entry) {
-    return el("img", {
-      className: "thumb",
-      attrs: {
-        src: entry.url,
-        alt: entry.name,
-        width: String(entry.width || ""),
-        height: String(entry.height || ""),
-        decoding: "async",
-      },
-    });
+    const widths = entry.contentType === "image/avif" ? [] : variantWidths();
+    const attrs = {
+      src: entry.url,
+      alt: entry.name,
+      width: String(entry.width || ""),
+      height: String(entry.height || ""),
+      decoding: "async",
+      loading: "lazy",
+    };
+    if (widths.length > 0) {
+      const small = widths.find(function (width) {
+        return width >= 320;
+      });
+      attrs.src = entry.url + "?width=" + (small || widths[widths.length - 1]);
+      attrs.srcset = widths
+        .map(function (width) {
+          return entry.url + "?width=" + width + " " + width + "w";
+        })
+        .join(", ");
+      attrs.sizes = "(max-width: 40rem) 90vw, 20rem";
+    }
+    return el("img", { className: "thumb", attrs: attrs });
   }
 
   // ---- the gallery: my uploads ---------------------------------------------------
@@ -751,7 +779,6 @@
 
     function galleryItem(entry, index) {
       const image = thumbnail(entry);
-      image.loading = "lazy";
       const problem = el("p", { className: "error", attrs: { role: "alert" } });
       const remove = deleteButton(entry, "danger small", problem, function () {
         markResultDeleted(entry.id);
@@ -793,7 +820,14 @@
     } catch (_) {
       return;
     }
-    if (status !== 404) return;
+    if (status !== 404) {
+      // The image is there but its variant failed (busy, or not renderable): show the original.
+      if (image.hasAttribute("srcset")) {
+        image.removeAttribute("srcset");
+        image.src = entry.url;
+      }
+      return;
+    }
     item.classList.add("gone");
     image.closest(".thumb-link").replaceWith(
       el("p", { className: "gone-note", text: "This image is gone from picshelf (deleted elsewhere)." }),

@@ -4,6 +4,7 @@
 pub(crate) mod format;
 mod id;
 pub mod metadata;
+pub mod variant;
 
 pub use format::{ImageFormat, ImageInfo, SniffError, Sniffed, sniff};
 pub use id::{IdGenerator, ImageId, UuidV7Generator};

@@ -4,11 +4,13 @@
 //! ```text
 //! objects/<last two hex digits of the id>/<id>/data        the bytes
 //! objects/<last two hex digits of the id>/<id>/meta.json   type, size, sha256, file name
+//! objects/…/<id>/variants/<name>/{data,meta.json}           its variants (`w320.webp`)
 //! tmp/                                                      uploads in progress, deletions
 //! ```
-//! An upload is written into its own directory under `tmp/`, fsynced, and
-//! renamed into `objects/` in one step, so readers see the whole object or
-//! nothing. A failed or dropped upload removes its temp directory; what a
+//! An upload (and a variant) is written into its own directory under `tmp/`,
+//! fsynced, and renamed into `objects/` in one step, so readers see the whole
+//! object or nothing. Deleting an image renames its directory away, variants
+//! and all. A failed or dropped upload removes its temp directory; what a
 //! crash leaves in `tmp/` is swept. Reads and deletes have a deadline
 //! (`storage.fs.operation_timeout_ms`): a hung disk gives a 503, not a hang.
 
@@ -24,7 +26,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
 use super::{
-    ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody, etag_for, within,
+    ByteRange, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, StoreError, StoredObject, Swept,
+    UploadBody, etag_for, within,
 };
 use crate::config::FsSettings;
 use crate::image::ImageId;
@@ -87,11 +90,11 @@ impl FsStore {
 
     async fn open_object(
         &self,
-        id: &ImageId,
+        key: &ObjectKey,
         range: Option<ByteRange>,
     ) -> Result<Option<(ObjectInfo, fs::File, u64)>, StoreError> {
-        let dir = self.object_dir(id);
-        let Some(info) = self.read_info(id).await? else { return Ok(None) };
+        let dir = self.key_dir(key);
+        let Some(info) = self.read_info(key).await? else { return Ok(None) };
         // Deletion renames the directory away; a file opened before that stays readable.
         let mut file = match fs::File::open(dir.join("data")).await {
             Ok(file) => file,
@@ -108,8 +111,8 @@ impl FsStore {
         Ok(Some((info, file, len)))
     }
 
-    async fn read_info(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
-        let dir = self.object_dir(id);
+    async fn read_info(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError> {
+        let dir = self.key_dir(key);
         let Some(meta) = self.read_meta(&dir).await? else { return Ok(None) };
         let stat = match fs::metadata(dir.join("data")).await {
             Ok(stat) => stat,
@@ -157,6 +160,50 @@ impl FsStore {
     fn object_dir(&self, id: &ImageId) -> PathBuf {
         let text = id.to_string();
         self.objects.join(&text[ImageId::LEN - 2..]).join(text)
+    }
+
+    /// An image's directory, or one of its variants' (names come from
+    /// `Variant::name`: letters, digits and one dot).
+    fn key_dir(&self, key: &ObjectKey) -> PathBuf {
+        match &key.variant {
+            None => self.object_dir(&key.id),
+            Some(name) => self.object_dir(&key.id).join("variants").join(name),
+        }
+    }
+
+    async fn store_variant(&self, id: &ImageId, variant: &NewVariant) -> Result<bool, StoreError> {
+        let staging = TempDir::create(self.fresh_tmp_path("variant", id)).await?;
+        fs::write(staging.path().join("data"), &variant.bytes).await.map_err(io_error("writing variant"))?;
+        let meta = Meta {
+            content_type: variant.format.mime_type().to_owned(),
+            size: variant.bytes.len() as u64,
+            sha256: variant.sha256.clone(),
+            file_name: variant.file_name.clone(),
+            width: Some(variant.width),
+            height: Some(variant.height),
+            metadata_removed: Vec::new(),
+        };
+        write_meta(staging.path(), &meta).await?;
+        sync_file(&staging.path().join("data")).await?;
+        sync_dir(staging.path()).await?;
+        // Never `create_dir_all`: a deleted image must not come back as an empty directory.
+        let variants = self.object_dir(id).join("variants");
+        match fs::create_dir(&variants).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::unavailable("creating variants directory", e)),
+        }
+        match fs::rename(staging.path(), variants.join(&variant.name)).await {
+            Ok(()) => staging.disarm(),
+            // Another replica stored it first: the same bytes; ours goes.
+            Err(e) if matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::AlreadyExists) => {}
+            // The image was deleted meanwhile, its directory with it.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::unavailable("publishing variant", e)),
+        }
+        sync_dir(&variants).await?;
+        Ok(true)
     }
 
     fn fresh_tmp_path(&self, label: &str, id: &ImageId) -> PathBuf {
@@ -213,11 +260,7 @@ impl ImageStore for FsStore {
             height: Some(object.height),
             metadata_removed: finished.metadata_removed.names().into_iter().map(str::to_owned).collect(),
         };
-        let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut meta_file =
-            fs::File::create(staging.path().join("meta.json")).await.map_err(io_error("creating metadata file"))?;
-        meta_file.write_all(&meta_json).await.map_err(io_error("writing metadata file"))?;
-        meta_file.sync_all().await.map_err(io_error("syncing metadata file"))?;
+        write_meta(staging.path(), &meta).await?;
         sync_dir(staging.path()).await?;
 
         let target = self.object_dir(&object.id);
@@ -233,8 +276,8 @@ impl ImageStore for FsStore {
         Ok(finished)
     }
 
-    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
-        let opened = within("opening object", self.deadline, self.open_object(id, range)).await?;
+    async fn get(&self, key: &ObjectKey, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
+        let opened = within("opening object", self.deadline, self.open_object(key, range)).await?;
         let Some((info, file, len)) = opened else { return Ok(None) };
         let chunks = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
             .map_err(|e| StoreError::unavailable("reading object", e));
@@ -244,8 +287,12 @@ impl ImageStore for FsStore {
         Ok(Some(Object { info, body: body.boxed() }))
     }
 
-    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
-        within("reading object metadata", self.deadline, self.read_info(id)).await
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError> {
+        within("reading object metadata", self.deadline, self.read_info(key)).await
+    }
+
+    async fn put_variant(&self, id: &ImageId, variant: &NewVariant) -> Result<bool, StoreError> {
+        within("storing variant", self.deadline, self.store_variant(id, variant)).await
     }
 
     async fn delete(&self, id: &ImageId) -> Result<bool, StoreError> {
@@ -271,6 +318,18 @@ impl ImageStore for FsStore {
     fn drain(&self, _timeout: Duration) -> futures_util::future::BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
+}
+
+async fn write_meta(dir: &Path, meta: &Meta) -> Result<(), StoreError> {
+    let meta_json = serde_json::to_vec(meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut meta_file = fs::File::create(dir.join("meta.json")).await.map_err(io_error("creating metadata file"))?;
+    meta_file.write_all(&meta_json).await.map_err(io_error("writing metadata file"))?;
+    meta_file.sync_all().await.map_err(io_error("syncing metadata file"))
+}
+
+async fn sync_file(path: &Path) -> Result<(), StoreError> {
+    let file = fs::File::open(path).await.map_err(io_error("syncing file"))?;
+    file.sync_all().await.map_err(io_error("syncing file"))
 }
 
 async fn sync_dir(dir: &Path) -> Result<(), StoreError> {

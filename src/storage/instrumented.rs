@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{ByteRange, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody};
+use super::{
+    ByteRange, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, StoreError, StoredObject, Swept,
+    UploadBody,
+};
 use crate::image::ImageId;
 use crate::metrics::{LeftoverLabels, Metrics, OutcomeLabels};
 
@@ -46,17 +49,24 @@ impl ImageStore for InstrumentedStore {
         result
     }
 
-    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
+    async fn get(&self, key: &ObjectKey, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
         let started = Instant::now();
-        let result = self.inner.get(id, range).await;
+        let result = self.inner.get(key, range).await;
         self.record("get", started, &result, Option::is_some);
         result
     }
 
-    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError> {
         let started = Instant::now();
-        let result = self.inner.head(id).await;
+        let result = self.inner.head(key).await;
         self.record("head", started, &result, Option::is_some);
+        result
+    }
+
+    async fn put_variant(&self, id: &ImageId, variant: &NewVariant) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.put_variant(id, variant).await;
+        self.record("put_variant", started, &result, |stored| *stored);
         result
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Every backend upholds the same contract: `put` streams with bounded memory
 //! and an object appears under its id complete or not at all; a failing or
-//! dropped `put` leaves nothing behind.
+//! dropped `put` leaves nothing behind. Variants are stored beside their
+//! image, as atomically, and deleted with it.
 
 mod body;
 pub mod fs;
@@ -23,6 +24,7 @@ use futures_util::stream::BoxStream;
 use crate::config::{Backend, StorageSettings};
 use crate::error_code::ErrorCode;
 use crate::image::metadata::Removed;
+use crate::image::variant::Variant;
 use crate::image::{ImageFormat, ImageId};
 
 pub use body::{Finished, UploadBody};
@@ -121,6 +123,37 @@ impl StoreError {
     }
 }
 
+/// Which stored object: an image, or one of its variants (named by
+/// [`Variant::name`], like `w320.webp`), kept beside it and deleted with it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    pub id: ImageId,
+    pub variant: Option<String>,
+}
+
+impl ObjectKey {
+    pub fn image(id: &ImageId) -> Self {
+        Self { id: *id, variant: None }
+    }
+
+    pub fn variant(id: &ImageId, variant: &Variant) -> Self {
+        Self { id: *id, variant: Some(variant.name()) }
+    }
+}
+
+/// A rendered variant, whole in memory (it is small), to store beside its image.
+#[derive(Debug, Clone)]
+pub struct NewVariant {
+    pub name: String,
+    pub bytes: Bytes,
+    pub sha256: String,
+    pub format: ImageFormat,
+    pub width: u64,
+    pub height: u64,
+    /// The image's file name, so downloads of the variant are named alike.
+    pub file_name: Option<String>,
+}
+
 /// What the uploader tells the store about a new object.
 #[derive(Debug, Clone)]
 pub struct NewObject {
@@ -173,11 +206,16 @@ pub trait ImageStore: Send + Sync {
     async fn put(&self, object: &NewObject, body: UploadBody<'_>) -> Result<StoredObject, StoreError>;
 
     /// Opens an object, or a range of it. `None` when there is no such object.
-    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError>;
+    async fn get(&self, key: &ObjectKey, range: Option<ByteRange>) -> Result<Option<Object>, StoreError>;
 
-    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError>;
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError>;
 
-    /// Deletes an object; `false` when there was none.
+    /// Stores a variant beside image `id`, whole or not at all (one of the
+    /// same name already there stays). `false` when the image is gone: then
+    /// nothing of the variant is left either.
+    async fn put_variant(&self, id: &ImageId, variant: &NewVariant) -> Result<bool, StoreError>;
+
+    /// Deletes an image and its variants; `false` when there was none.
     async fn delete(&self, id: &ImageId) -> Result<bool, StoreError>;
 
     /// Succeeds when the store can serve requests (readiness probe).

@@ -13,6 +13,8 @@ use crate::error_code::ErrorCode;
 use crate::ingest::IngestError;
 use crate::storage::StoreError;
 use crate::telemetry::cause_chain;
+use crate::variants::VariantError;
+use std::sync::Arc;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -96,6 +98,32 @@ impl From<StoreError> for ApiError {
         match e.code() {
             ErrorCode::StorageUnavailable => Self::storage_unavailable(e),
             ErrorCode::InternalError => Self::internal(e),
+            code => Self::new(code, e.to_string()),
+        }
+    }
+}
+
+impl From<VariantError> for ApiError {
+    fn from(e: VariantError) -> Self {
+        match e {
+            VariantError::Store(store) => match Arc::try_unwrap(store) {
+                Ok(store) => store.into(),
+                Err(shared) => Self::from_shared_store_error(&shared),
+            },
+            other => Self::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// A store error several requests share (they waited on one rendering).
+    fn from_shared_store_error(e: &StoreError) -> Self {
+        match e.code() {
+            ErrorCode::StorageUnavailable => {
+                Self::new(ErrorCode::StorageUnavailable, "image storage is unavailable, please retry shortly")
+                    .caused_by(cause_chain(e))
+            }
+            ErrorCode::InternalError => Self::internal(cause_chain(e)),
             code => Self::new(code, e.to_string()),
         }
     }

@@ -58,10 +58,13 @@ impl<T: DeserializeOwned + Default> FromRequest for Lenient<T> {
     }
 }
 
-/// `GET /main/download/{id}?download`: save as an attachment.
+/// `GET /main/download/{id}?download`: save as an attachment;
+/// `?width=W[&format=F]`: a variant instead of the original.
 #[derive(Debug, Default, Deserialize)]
 pub struct DownloadQuery {
     pub download: Option<String>,
+    pub width: Option<String>,
+    pub format: Option<String>,
 }
 
 impl DownloadQuery {

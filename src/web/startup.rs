@@ -21,6 +21,7 @@ use crate::image::{IdGenerator, UuidV7Generator};
 use crate::ingest::RewriteLimits;
 use crate::metrics::Metrics;
 use crate::storage::{self, ImageStore, instrumented::InstrumentedStore, sweeper};
+use crate::variants::Variants;
 
 /// How long background storage cleanup may take after the server stopped.
 const CLEANUP_GRACE: Duration = Duration::from_secs(10);
@@ -52,7 +53,7 @@ impl Application {
             store: store.clone(),
             ids,
             tokens: DeleteTokens::new(settings.security.delete_secret.clone()),
-            metrics,
+            metrics: metrics.clone(),
             limits: settings.upload.clone(),
             public_url: settings.server.public_url.clone(),
             trusted_proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
@@ -60,6 +61,7 @@ impl Application {
             ready_timeout: Duration::from_millis(settings.storage.ready_timeout_ms),
             local_address: local_address.to_string(),
             rewrites: RewriteLimits::new(settings.upload.max_rewrite_bytes, settings.upload.rewrite_memory_bytes),
+            variants: Arc::new(Variants::new(store.clone(), settings.variants.clone(), metrics.clone())),
         });
 
         let server = server::serve(listener, &settings.server, state.clone(), move || {

@@ -9,6 +9,7 @@ use crate::image::IdGenerator;
 use crate::ingest::RewriteLimits;
 use crate::metrics::Metrics;
 use crate::storage::ImageStore;
+use crate::variants::Variants;
 
 pub struct AppState {
     pub store: Arc<dyn ImageStore>,
@@ -27,6 +28,7 @@ pub struct AppState {
     pub local_address: String,
     /// Room for TIFF and AVIF files stripped in memory.
     pub rewrites: RewriteLimits,
+    pub variants: Arc<Variants>,
 }
 
 impl AppState {

@@ -15,3 +15,4 @@ mod pipelining;
 mod process;
 mod storage_failures;
 mod upload;
+mod variants;

@@ -134,7 +134,11 @@ async fn a_browser_form_post_is_redirected_to_the_page_of_the_images(backend: Ba
     let ids: Vec<&str> = location["view/".len()..].split('?').next().unwrap().split(',').collect();
     assert_eq!(ids.len(), 2);
     for id in ids {
-        assert!(html.contains(&format!("src=\"download/{id}\"")), "page shows {id}");
+        // A variant as wide as the page, with the others in srcset, and the original one click away.
+        assert!(html.contains(&format!("src=\"download/{id}?width=640\"")), "page shows {id}");
+        assert!(html.contains(&format!("download/{id}?width=160 160w, download/{id}?width=320 320w")), "{html}");
+        assert!(html.contains(&format!("href=\"download/{id}\"")), "links the original of {id}");
+        assert_eq!(app.get(&format!("/main/download/{id}?width=640")).await.status(), 200);
         assert_eq!(app.download(id).await.status(), 200);
     }
     // The no-JavaScript uploader still gets the delete tokens.

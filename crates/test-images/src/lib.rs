@@ -45,6 +45,11 @@ fn encode_seeded(format: ImageFormat, width: u32, height: u32, seed: u8) -> Vec<
     out.into_inner()
 }
 
+/// As [`encode`] for JPEG, with other colours for another `seed`: different bytes.
+pub fn jpeg_seeded(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    encode_seeded(ImageFormat::Jpeg, width, height, seed)
+}
+
 pub fn png(width: u32, height: u32) -> Vec<u8> {
     encode(ImageFormat::Png, width, height)
 }
@@ -59,6 +64,50 @@ fn iso_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
     b.extend_from_slice(kind);
     b.extend_from_slice(payload);
     b
+}
+
+/// A `width` × `height` JPEG whose top-left quarter is red and the rest
+/// blue, with an EXIF block holding only `orientation`: after turning it
+/// upright, where the red lands tells which way it was turned.
+pub fn jpeg_oriented(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+    let picture = RgbImage::from_fn(width, height, |x, y| {
+        if x < width / 2 && y < height / 2 { image::Rgb([230, 20, 20]) } else { image::Rgb([20, 40, 230]) }
+    });
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(picture).write_to(&mut out, ImageFormat::Jpeg).expect("encode test image");
+    let jpeg = out.into_inner();
+    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(&tiff);
+    [&jpeg[..2], &app1, &jpeg[2..]].concat()
+}
+
+/// A looping animated GIF of two `width` × `height` frames: red, then blue.
+pub fn animated_gif(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+        encoder.set_repeat(image::codecs::gif::Repeat::Infinite).expect("writing to memory");
+        let frames = [[220, 20, 20, 255], [20, 20, 220, 255]]
+            .map(|colour| image::Frame::new(image::RgbaImage::from_pixel(width, height, image::Rgba(colour))));
+        encoder.encode_frames(frames).expect("writing to memory");
+    }
+    out
+}
+
+/// A `width` × `height` RGBA PNG: opaque green on the left half, fully
+/// transparent on the right.
+pub fn png_with_alpha(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbaImage::from_fn(width, height, |x, _| {
+        if x < width / 2 { image::Rgba([30, 200, 60, 255]) } else { image::Rgba([0, 0, 0, 0]) }
+    });
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgba8(picture).write_to(&mut out, ImageFormat::Png).expect("encode test image");
+    out.into_inner()
 }
 
 /// An AVIF (HEIF with AV1) file as far as its header goes: `ftyp` with the
@@ -119,6 +168,15 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oriented_jpeg_says_its_orientation() {
+        let jpeg = jpeg_oriented(64, 48, 6);
+        let exif = exif::Reader::new().read_from_container(&mut Cursor::new(&jpeg)).unwrap();
+        let orientation = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).unwrap();
+        assert_eq!(orientation.value.get_uint(0), Some(6));
+        assert_eq!(image::load_from_memory(&jpeg).unwrap().width(), 64);
+    }
 
     #[test]
     fn every_encoding_decodes_to_its_size() {

@@ -10,6 +10,8 @@ pub struct Facts {
     pub orientation: Option<u16>,
     pub little_endian: bool,
     pub has_gps: bool,
+    /// The block held nothing but the Orientation: keeping that removes nothing.
+    pub only_orientation: bool,
 }
 
 /// Reads a TIFF-structured EXIF block. Unreadable blocks have no facts (and
@@ -26,20 +28,25 @@ pub fn read(tiff: &[u8]) -> Facts {
     let has_gps = exif
         .fields()
         .any(|field| field.tag == ::exif::Tag::GPSInfoIFDPointer || field.tag.context() == ::exif::Context::Gps);
-    Facts { orientation, little_endian: exif.little_endian(), has_gps }
+    // Nothing but the Orientation, and no bytes besides (what hides there goes too).
+    let only_orientation =
+        exif.fields().all(|field| field.tag == ::exif::Tag::Orientation) && tiff.len() <= ORIENTATION_ONLY_LEN;
+    Facts { orientation, little_endian: exif.little_endian(), has_gps, only_orientation }
 }
 
 /// The kinds an EXIF block with these facts adds to a report.
 pub fn kinds(facts: &Facts) -> impl Iterator<Item = Kind> {
-    [Some(Kind::Exif), facts.has_gps.then_some(Kind::Gps)].into_iter().flatten()
+    [(!facts.only_orientation).then_some(Kind::Exif), facts.has_gps.then_some(Kind::Gps)].into_iter().flatten()
 }
+
+const ORIENTATION_ONLY_LEN: usize = 26;
 
 /// A TIFF structure with one IFD holding one entry, Orientation, in the
 /// given byte order: 26 bytes.
 pub fn orientation_only(orientation: u16, little_endian: bool) -> Vec<u8> {
     let u16_bytes = |v: u16| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() };
     let u32_bytes = |v: u32| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() };
-    let mut tiff = Vec::with_capacity(26);
+    let mut tiff = Vec::with_capacity(ORIENTATION_ONLY_LEN);
     tiff.extend_from_slice(if little_endian { b"II" } else { b"MM" });
     tiff.extend_from_slice(&u16_bytes(42));
     tiff.extend_from_slice(&u32_bytes(8)); // IFD0 right after the header
@@ -76,7 +83,8 @@ mod tests {
             let tiff = orientation_only(6, little_endian);
             assert_eq!(tiff.len(), 26);
             let facts = read(&tiff);
-            assert_eq!(facts, Facts { orientation: Some(6), little_endian, has_gps: false });
+            assert_eq!(facts, Facts { orientation: Some(6), little_endian, has_gps: false, only_orientation: true });
+            assert_eq!(kinds(&facts).count(), 0, "keeping the Orientation removes nothing");
         }
     }
 

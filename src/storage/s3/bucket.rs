@@ -7,10 +7,11 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::primitives::DateTime;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::image::ImageId;
-use crate::storage::StoreError;
+use crate::storage::{ObjectKey, StoreError};
 
 /// Cleanup (an abort, a staging delete) keeps retrying through an outage for
 /// this long; what is still left afterwards is the sweeper's.
@@ -76,6 +77,19 @@ impl Bucket {
         format!("{}{id}", self.prefix)
     }
 
+    /// Where an image's variants live: beside it, under `<its key>/`.
+    pub fn variants_prefix(&self, id: &ImageId) -> String {
+        format!("{}{id}/", self.prefix)
+    }
+
+    /// The key of an image or of one of its variants.
+    pub fn object_key(&self, key: &ObjectKey) -> String {
+        match &key.variant {
+            None => self.key(&key.id),
+            Some(name) => format!("{}{name}", self.variants_prefix(&key.id)),
+        }
+    }
+
     /// Where multipart uploads are assembled; never addressable as an image.
     pub fn staging_key(&self, id: &ImageId) -> String {
         format!("{}{id}", self.staging_prefix())
@@ -134,6 +148,38 @@ impl Bucket {
                 Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
             }
         })
+    }
+
+    /// Every object under `prefix` (all pages) with its last modification.
+    /// Only keys that really start with it: a listing prefix is a hint some
+    /// stores ignore.
+    pub async fn list_with_times(&self, prefix: &str) -> Result<Vec<(String, Option<DateTime>)>, StoreError> {
+        let mut found = Vec::new();
+        let mut continuation = None::<String>;
+        loop {
+            let request = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.name)
+                .prefix(prefix)
+                .set_continuation_token(continuation.take())
+                .send();
+            let page = self.send("ListObjectsV2", self.deadlines.call(), request).await?;
+            for object in page.contents() {
+                if let Some(key) = object.key().filter(|key| key.starts_with(prefix)) {
+                    found.push((key.to_owned(), object.last_modified().copied()));
+                }
+            }
+            continuation = page.next_continuation_token().map(str::to_owned);
+            if page.is_truncated() != Some(true) || continuation.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The keys under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.list_with_times(prefix).await?.into_iter().map(|(key, _)| key).collect())
     }
 
     /// Deletes an object (succeeds whether or not it was there).

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use aws_sdk_s3::primitives::DateTime;
 
-use super::super::{Finished, NewObject, ObjectInfo, etag_for};
+use super::super::{Finished, NewObject, NewVariant, ObjectInfo, etag_for};
 use crate::image::metadata::Removed;
 
 /// Object metadata keys (sent as `x-amz-meta-*`).
@@ -35,6 +35,19 @@ pub fn for_object(object: &NewObject, finished: Option<&Finished>) -> HashMap<St
         }
     }
     if let Some(name) = &object.file_name {
+        metadata.insert(META_FILE_NAME.to_owned(), encode_file_name(name));
+    }
+    metadata
+}
+
+/// The metadata of a variant: like its image's, without an upload's history.
+pub fn for_variant(variant: &NewVariant) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([
+        (META_WIDTH.to_owned(), variant.width.to_string()),
+        (META_HEIGHT.to_owned(), variant.height.to_string()),
+        (META_SHA256.to_owned(), variant.sha256.clone()),
+    ]);
+    if let Some(name) = &variant.file_name {
         metadata.insert(META_FILE_NAME.to_owned(), encode_file_name(name));
     }
     metadata

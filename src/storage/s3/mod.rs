@@ -9,6 +9,10 @@
 //! multipart upload or deletes the staging object; what an outage or a crash
 //! still leaves is found by [`sweep`].
 //!
+//! Variants are single `PutObject`s under `<image key>/<name>`; deleting an
+//! image deletes what is listed under that prefix, and a variant stored
+//! while its image was being deleted removes itself.
+//!
 //! Every call has a total deadline (`operation_timeout_ms`, plus time for its
 //! bytes), so a frozen store answers 503 in seconds. All SDK calls run on a
 //! small runtime owned by the store: the connection pool lives as long as the
@@ -43,7 +47,8 @@ use self::bucket::{Bucket, Deadlines};
 use self::multipart::{MultipartUpload, StagedObject};
 use self::parts::PartBuffer;
 use super::{
-    ByteRange, Finished, ImageStore, NewObject, Object, ObjectInfo, StoreError, StoredObject, Swept, UploadBody,
+    ByteRange, Finished, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, StoreError, StoredObject,
+    Swept, UploadBody,
 };
 use crate::config::S3Settings;
 use crate::image::ImageId;
@@ -159,20 +164,47 @@ impl ImageStore for S3Store {
         Ok(finished)
     }
 
-    async fn get(&self, id: &ImageId, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
-        reads::get(&self.bucket, self.bucket.key(id), range).await
+    async fn get(&self, key: &ObjectKey, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
+        reads::get(&self.bucket, self.bucket.object_key(key), range).await
     }
 
-    async fn head(&self, id: &ImageId) -> Result<Option<ObjectInfo>, StoreError> {
-        reads::head(&self.bucket, self.bucket.key(id)).await
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError> {
+        reads::head(&self.bucket, self.bucket.object_key(key)).await
+    }
+
+    async fn put_variant(&self, id: &ImageId, variant: &NewVariant) -> Result<bool, StoreError> {
+        let key = self.bucket.object_key(&ObjectKey { id: *id, variant: Some(variant.name.clone()) });
+        let request = self
+            .bucket
+            .client
+            .put_object()
+            .bucket(&self.bucket.name)
+            .key(&key)
+            .content_type(variant.format.mime_type())
+            .content_length(variant.bytes.len() as i64)
+            .set_metadata(Some(metadata::for_variant(variant)))
+            .body(ByteStream::from(variant.bytes.clone()))
+            .send();
+        let deadline = self.bucket.deadlines.transfer(variant.bytes.len() as u64);
+        self.bucket.send("PutObject", deadline, request).await?;
+        // Deleted meanwhile? A delete lists variants after removing the image,
+        // so one of the two sees the other: this one removes what it stored.
+        if self.head(&ObjectKey::image(id)).await?.is_none() {
+            self.bucket.delete(&key).await?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     async fn delete(&self, id: &ImageId) -> Result<bool, StoreError> {
         // S3 deletes succeed whether or not the key exists; ask first to answer 404 honestly.
-        if self.head(id).await?.is_none() {
+        if self.head(&ObjectKey::image(id)).await?.is_none() {
             return Ok(false);
         }
         self.bucket.delete(&self.bucket.key(id)).await?;
+        for key in self.bucket.list(&self.bucket.variants_prefix(id)).await? {
+            self.bucket.delete(&key).await?;
+        }
         Ok(true)
     }
 

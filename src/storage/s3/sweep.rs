@@ -60,30 +60,14 @@ async fn abort_stale_uploads(bucket: &Bucket, cutoff: SystemTime) -> Result<usiz
 }
 
 async fn delete_stale_objects(bucket: &Bucket, cutoff: SystemTime) -> Result<usize, StoreError> {
-    let prefix = bucket.staging_prefix();
     let mut deleted = 0;
-    let mut continuation = None::<String>;
-    loop {
-        let request = bucket
-            .client
-            .list_objects_v2()
-            .bucket(&bucket.name)
-            .prefix(&prefix)
-            .set_continuation_token(continuation.take())
-            .send();
-        let page = bucket.send("ListObjectsV2", bucket.deadlines.call(), request).await?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            if !key.starts_with(&prefix) || !is_before(object.last_modified(), cutoff) {
-                continue;
-            }
-            bucket.delete(key).await?;
-            tracing::info!(key, "deleted a stale staging object");
-            deleted += 1;
+    for (key, modified) in bucket.list_with_times(&bucket.staging_prefix()).await? {
+        if !is_before(modified.as_ref(), cutoff) {
+            continue;
         }
-        continuation = page.next_continuation_token().map(str::to_owned);
-        if page.is_truncated() != Some(true) || continuation.is_none() {
-            return Ok(deleted);
-        }
+        bucket.delete(&key).await?;
+        tracing::info!(key, "deleted a stale staging object");
+        deleted += 1;
     }
+    Ok(deleted)
 }

@@ -1,4 +1,5 @@
-//! `GET` and `HEAD /main/download/{id}`: the stored bytes with exact
+//! `GET` and `HEAD /main/download/{id}[?width=W[&format=F]]`: the stored
+//! bytes (of the image, or of its variant, made first if need be) with exact
 //! headers, single ranges and `If-None-Match`.
 
 use actix_web::body::SizedStream;
@@ -11,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use futures_util::StreamExt;
 
 use crate::image::{ImageFormat, ImageId};
-use crate::storage::{ByteRange, DownloadBody, ObjectInfo, StoreError};
+use crate::storage::{ByteRange, DownloadBody, ObjectInfo, ObjectKey, StoreError};
 use crate::web::conditional::{if_range_allows, none_match_hits};
 use crate::web::error::ApiError;
 use crate::web::extract::{DownloadQuery, Lenient};
@@ -30,12 +31,21 @@ pub async fn download(
     let headers = req.headers();
     let is_head = req.method() == Method::HEAD;
     let attachment = query.attachment();
+    let key = match state.variants.parse(query.width.as_deref(), query.format.as_deref())? {
+        None => ObjectKey::image(&id),
+        Some(variant) => {
+            if !state.variants.ensure(&id, variant).await? {
+                return Err(ApiError::not_found());
+            }
+            ObjectKey::variant(&id, &variant)
+        }
+    };
 
     // The common case, a plain GET, costs one storage round trip.
     let needs_info_first =
         is_head || headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::RANGE);
     if !needs_info_first {
-        let object = state.store.get(&id, None).await?.ok_or_else(ApiError::not_found)?;
+        let object = state.store.get(&key, None).await?.ok_or_else(ApiError::not_found)?;
         return Ok(stream(
             &state,
             object_response(StatusCode::OK, &id, &object.info, attachment),
@@ -44,7 +54,7 @@ pub async fn download(
         ));
     }
 
-    let info = state.store.head(&id).await?.ok_or_else(ApiError::not_found)?;
+    let info = state.store.head(&key).await?.ok_or_else(ApiError::not_found)?;
     let etag = info.etag.parse::<EntityTag>().map_err(|e| ApiError::internal(format!("stored entity tag: {e}")))?;
     if none_match_hits(&req, &etag) {
         let mut response = HttpResponse::NotModified();
@@ -60,7 +70,7 @@ pub async fn download(
     match decision {
         RangeDecision::Unsatisfiable => Err(ApiError::range_not_satisfiable(info.size)),
         RangeDecision::Full => {
-            let object = state.store.get(&id, None).await?.ok_or_else(ApiError::not_found)?;
+            let object = state.store.get(&key, None).await?.ok_or_else(ApiError::not_found)?;
             Ok(stream(
                 &state,
                 object_response(StatusCode::OK, &id, &object.info, attachment),
@@ -69,7 +79,7 @@ pub async fn download(
             ))
         }
         RangeDecision::Partial(range) => {
-            let object = state.store.get(&id, Some(range.clone())).await?.ok_or_else(ApiError::not_found)?;
+            let object = state.store.get(&key, Some(range.clone())).await?.ok_or_else(ApiError::not_found)?;
             let mut response = object_response(StatusCode::PARTIAL_CONTENT, &id, &object.info, attachment);
             response.insert_header((header::CONTENT_RANGE, content_range(&range, info.size)));
             Ok(stream(&state, response, range_len(&range), object.body))

@@ -9,6 +9,8 @@ use askama::Template;
 
 use crate::image::ImageFormat;
 use crate::image::metadata::{Kind, Removed};
+use crate::image::variant::can_render;
+use crate::storage::ObjectKey;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ImageIds, Lenient, TokenQuery};
 use crate::web::public_url::base_path;
@@ -48,6 +50,8 @@ struct IndexPage<'a> {
     accept_names: String,
     /// "PNG, JPEG, … or TIFF".
     accept_hint: String,
+    /// "160,320,640,1280": the thumbnails' `srcset` widths.
+    variant_widths: String,
 }
 
 #[derive(Template)]
@@ -59,6 +63,12 @@ struct ViewPage {
 
 struct ViewImage {
     id: String,
+    /// The picture shown: a variant where there are some, else the original.
+    src: String,
+    /// `download/{id}?width=160 160w, …`, when there are variants.
+    srcset: Option<String>,
+    /// Pictures after the first load when scrolled to.
+    lazy: bool,
     size: String,
     content_type: String,
     dimensions: Option<String>,
@@ -149,6 +159,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         accept: &accept,
         accept_names: ImageFormat::names(),
         accept_hint: accept_hint(),
+        variant_widths: state.variants.widths().iter().map(u32::to_string).collect::<Vec<_>>().join(","),
     };
     html(StatusCode::OK, page.render(), CacheDirective::NoCache)
 }
@@ -163,10 +174,23 @@ pub async fn view(
     let tokens = query.tokens();
     let mut images = Vec::with_capacity(ids.len());
     for (index, id) in ids.iter().enumerate() {
-        let info = state.store.head(id).await?.ok_or_else(ApiError::not_found)?;
+        let info = state.store.head(&ObjectKey::image(id)).await?.ok_or_else(ApiError::not_found)?;
         // Only a token that really deletes this image is shown back.
         let token = tokens.get(index).filter(|t| state.tokens.verify(id, t)).map(|t| t.to_string());
+        let renderable = ImageFormat::from_mime_type(&info.content_type).is_some_and(can_render);
+        let widths = state.variants.widths();
+        let srcset = renderable
+            .then(|| widths.iter().map(|w| format!("download/{id}?width={w} {w}w")).collect::<Vec<_>>().join(", "));
+        // Without srcset support, a picture as wide as the page's column.
+        let fallback = widths.iter().copied().find(|w| *w >= 640).or(widths.last().copied());
+        let src = match fallback {
+            Some(width) if renderable => format!("download/{id}?width={width}"),
+            _ => format!("download/{id}"),
+        };
         images.push(ViewImage {
+            src,
+            srcset,
+            lazy: index > 0,
             id: id.to_string(),
             size: human_size(info.size),
             content_type: info.content_type,

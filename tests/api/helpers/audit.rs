@@ -23,6 +23,17 @@ pub struct Expected {
     pub height: u64,
     /// What the service says it stripped, in the order it lists it.
     pub metadata_removed: Vec<String>,
+    /// The variants stored beside it.
+    pub variants: Vec<ExpectedVariant>,
+}
+
+/// A variant a store must hold beside its image: `w320.webp`.
+#[derive(Clone, Debug)]
+pub struct ExpectedVariant {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
 }
 
 impl Expected {
@@ -36,7 +47,19 @@ impl Expected {
             width,
             height,
             metadata_removed: Vec::new(),
+            variants: Vec::new(),
         }
+    }
+
+    /// With a variant as it was downloaded.
+    pub fn with_variant(mut self, name: &str, bytes: &[u8], content_type: &str) -> Self {
+        self.variants.push(ExpectedVariant {
+            name: name.to_owned(),
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+            content_type: content_type.to_owned(),
+        });
+        self
     }
 
     pub fn with_removed(mut self, removed: &[String]) -> Self {
@@ -105,6 +128,7 @@ fn audit_fs(root: &Path, expected: &[Expected]) -> Vec<String> {
         if meta != expected_meta {
             problems.push(format!("{}: metadata {meta}, expected {expected_meta}", want.id));
         }
+        problems.extend(audit_fs_variants(&dir, want));
     }
     let leftovers: Vec<String> = std::fs::read_dir(root.join("tmp"))
         .expect("tmp dir")
@@ -117,10 +141,28 @@ fn audit_fs(root: &Path, expected: &[Expected]) -> Vec<String> {
     problems
 }
 
+fn audit_fs_variants(dir: &Path, want: &Expected) -> Vec<String> {
+    let mut problems = Vec::new();
+    let found: BTreeSet<String> = std::fs::read_dir(dir.join("variants"))
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let wanted: BTreeSet<String> = want.variants.iter().map(|v| v.name.clone()).collect();
+    if found != wanted {
+        problems.push(format!("{}: variants {found:?}, expected {wanted:?}", want.id));
+    }
+    for variant in &want.variants {
+        let data = std::fs::read(dir.join("variants").join(&variant.name).join("data")).unwrap_or_default();
+        if sha256_hex(&data) != variant.sha256 || data.len() as u64 != variant.size {
+            problems.push(format!("{}: variant {} bytes differ", want.id, variant.name));
+        }
+    }
+    problems
+}
+
 async fn audit_s3(garage: &garage::Garage, bucket: &str, expected: &[Expected]) -> Vec<String> {
     let expect: Vec<_> = expected
         .iter()
-        .map(|e| {
+        .flat_map(|e| {
             let mut metadata = json!({
                 "sha256": e.sha256,
                 "width": e.width.to_string(),
@@ -132,7 +174,17 @@ async fn audit_s3(garage: &garage::Garage, bucket: &str, expected: &[Expected]) 
             if !e.metadata_removed.is_empty() {
                 metadata["metadata-removed"] = json!(e.metadata_removed.join(","));
             }
-            json!({ "key": e.id, "sha256": e.sha256, "size": e.size, "content_type": e.content_type, "metadata": metadata })
+            let image = json!({ "key": e.id, "sha256": e.sha256, "size": e.size, "content_type": e.content_type, "metadata": metadata });
+            let variants = e.variants.iter().map(|v| {
+                json!({
+                    "key": format!("{}/{}", e.id, v.name),
+                    "sha256": v.sha256,
+                    "size": v.size,
+                    "content_type": v.content_type,
+                    "metadata": { "sha256": v.sha256 },
+                })
+            });
+            std::iter::once(image).chain(variants).collect::<Vec<_>>()
         })
         .collect();
     let request = json!({

@@ -8,7 +8,10 @@
 //! - peak resident memory of a picshelf process during one streamed 1 GiB
 //!   upload against its idle memory (S3 backend on the same Garage, and disk);
 //! - what metadata stripping costs: 4 MiB JPEGs with EXIF uploaded with
-//!   `upload.strip_metadata` off and on.
+//!   `upload.strip_metadata` off and on;
+//! - variants: time to a first variant of a 12-megapixel JPEG, stored
+//!   variants against originals, and memory while eight variants of
+//!   24-megapixel JPEGs are rendered at once.
 //!
 //! Started by scripts/bench, which runs the stack (Garage, picshelf, nginx)
 //! this measures. Every figure is measured in the run.
@@ -17,6 +20,7 @@ mod cells;
 mod memory;
 mod render;
 mod stripping;
+mod variants;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -31,6 +35,7 @@ use self::cells::{CellResult, Job, S3, common_headers, file_bytes, run_cell, tem
 use self::memory::{human_bytes, memory_test};
 use self::render::render;
 use self::stripping::stripping_test;
+use self::variants::variants_test;
 
 pub const KIB: usize = 1024;
 pub const MIB: usize = 1024 * 1024;
@@ -239,8 +244,15 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("bench: metadata stripping, 4 MiB JPEGs with EXIF, strip_metadata off and on (disk backend)");
         stripping = Some(stripping_test(&args, bin, &client).await?);
     }
+    let mut variants = None;
+    if let Some(bin) = &args.picshelf_bin
+        && !args.skip_throughput
+    {
+        eprintln!("bench: variants of 12- and 24-megapixel JPEGs (disk backend)");
+        variants = Some(variants_test(&args, bin, &client).await?);
+    }
 
-    let report = render(&args, &uploads, &downloads, &memory, stripping.as_ref(), started.elapsed());
+    let report = render(&args, &uploads, &downloads, &memory, stripping.as_ref(), variants.as_ref(), started.elapsed());
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -32,7 +32,7 @@ pub struct Memory {
     pub bytes: u64,
 }
 
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
 }
@@ -86,9 +86,6 @@ impl Instance {
             let (k, v) = kv.split_once('=').with_context(|| format!("--mem-extra-env {kv}: not KEY=VALUE"))?;
             cmd.env(k, v);
         }
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
         if backend == "s3" {
             cmd.env("PICSHELF__STORAGE__BACKEND", "s3")
                 .env("PICSHELF__STORAGE__S3__ENDPOINT", &args.s3_endpoint)
@@ -99,6 +96,10 @@ impl Instance {
                 .env("PICSHELF__STORAGE__S3__SECRET_ACCESS_KEY", env("BENCH_MEM_S3_SECRET")?);
         } else {
             cmd.env("PICSHELF__STORAGE__BACKEND", "fs").env("PICSHELF__STORAGE__FS__ROOT", work.join("data"));
+        }
+        // Last: they may move the data too.
+        for (k, v) in extra {
+            cmd.env(k, v);
         }
         let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
         let pid = child.id().context("picshelf exited at once")?;

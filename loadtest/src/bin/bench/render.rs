@@ -8,6 +8,7 @@ use picshelf_loadtest::stats::{markdown_table, text_table};
 use super::cells::CellResult;
 use super::memory::{Memory, human_bytes};
 use super::stripping::{self, Stripping};
+use super::variants::VariantFigures;
 use super::{Args, KIB, MIB, Row, Target, size_name};
 
 pub struct Rendered {
@@ -36,6 +37,7 @@ pub fn render(
     downloads: &[Row],
     memory: &[Memory],
     stripping: Option<&Stripping>,
+    variants: Option<&VariantFigures>,
     took: Duration,
 ) -> Rendered {
     let mut md = String::from("# picshelf benchmark\n\n");
@@ -199,10 +201,11 @@ pub fn render(
         let _ = writeln!(
             md,
             "## Metadata stripping\n\n\
-             Two fresh release picshelf processes, disk backend, alike but for `upload.strip_metadata`; \
+             Two fresh release picshelf processes, disk backend (in `/dev/shm`: the CPU's cost, not the \
+             disk's), alike but for `upload.strip_metadata`; \
              {} uploads of a different {} JPEG each (a camera's EXIF block with GPS, make and serial \
              number, then entropy-coded data with stuffed bytes, as encoders write it) per setting, {} in \
-             flight, in {} alternating rounds. Stripping keeps the Orientation and drops the rest as the \
+             flight, in {} rounds whose order alternates. Stripping keeps the Orientation and drops the rest as the \
              bytes pass.\n\n{}",
             requests,
             human_bytes(stripping::FILE_BYTES as u64),
@@ -214,6 +217,63 @@ pub fn render(
             text,
             "Metadata stripping, 4 MiB JPEG with EXIF:
 {}",
+            text_table(&table)
+        );
+    }
+    if let Some(v) = variants {
+        let table = vec![
+            ["", "MiB/s", "req/s", "p50 ms", "bytes each"].map(str::to_owned).to_vec(),
+            vec![
+                "originals (12 MP JPEG)".into(),
+                format!("{:.1}", v.originals.mib_per_s()),
+                format!("{:.0}", v.originals.req_per_s()),
+                format!("{:.1}", v.originals.p(50.0)),
+                v.original_bytes.to_string(),
+            ],
+            vec![
+                "stored variants (320 px WebP)".into(),
+                format!("{:.1}", v.stored.mib_per_s()),
+                format!("{:.0}", v.stored.req_per_s()),
+                format!("{:.1}", v.stored.p(50.0)),
+                v.variant_bytes.to_string(),
+            ],
+            vec![
+                "variants ÷ originals".into(),
+                format!("{:.2}", v.stored.mib_per_s() / v.originals.mib_per_s()),
+                format!("{:.2}", v.stored.req_per_s() / v.originals.req_per_s()),
+                format!("{:.2}", v.stored.p(50.0) / v.originals.p(50.0)),
+                format!("{:.3}", v.variant_bytes as f64 / v.original_bytes as f64),
+            ],
+        ];
+        let _ = writeln!(
+            md,
+            "## Variants\n\n\
+             A fresh release picshelf, disk backend. First variants: {} different 4000 × 3000 JPEGs, \
+             `?width=320` requested once each, one at a time (decoded at 1/8 scale, resized, encoded as \
+             WebP, stored, then served): median **{:.0} ms** to the last byte (min {} ms, max {} ms). Then \
+             the stored variants and the originals downloaded, {} in flight:\n\n{}\n\
+             Memory: another fresh picshelf, eight different 6000 × 4000 (24-megapixel) JPEGs uploaded, \
+             then `?width=1280` of all eight requested at once (`variants.max_concurrent` renderings, \
+             the rest queued): idle RSS {:.1} MiB, peak RSS (VmHWM, reset after the uploads) **{:.1} MiB** \
+             while the {} variants were rendered.\n",
+            v.first_ms.len(),
+            v.first_median_ms(),
+            v.first_ms.first().copied().unwrap_or(0),
+            v.first_ms.last().copied().unwrap_or(0),
+            args.concurrency,
+            markdown_table(&table),
+            v.idle_kib as f64 / 1024.0,
+            v.peak_kib as f64 / 1024.0,
+            v.at_once,
+        );
+        let _ = writeln!(
+            text,
+            "Variants: first 320 px variant of a 12 MP JPEG, median {:.0} ms; peak RSS {:.1} MiB (idle {:.1})              with {} 24 MP renderings requested at once
+{}",
+            v.first_median_ms(),
+            v.peak_kib as f64 / 1024.0,
+            v.idle_kib as f64 / 1024.0,
+            v.at_once,
             text_table(&table)
         );
     }
