@@ -297,6 +297,87 @@ pub struct S3Settings {
     pub operation_timeout_ms: u64,
     pub min_transfer_bytes_per_sec: u64,
     pub max_attempts: u32,
+    /// `host=address` pairs; the host exact or `*.suffix`.
+    pub resolve: Vec<String>,
+    /// "" = from the environment, "none" = directly, else a proxy URL.
+    #[serde(serialize_with = "redacted_url")]
+    pub proxy: SecretString,
+    pub copy_threshold_bytes: u64,
+    pub copy_part_bytes: u64,
+    pub redirect_downloads: bool,
+    pub presign_ttl_secs: u64,
+}
+
+/// How the S3 client reaches the store, as `storage.s3.proxy` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProxySetting {
+    FromEnvironment,
+    Disabled,
+    Url(String),
+}
+
+impl S3Settings {
+    pub fn proxy_setting(&self) -> ProxySetting {
+        match self.proxy.expose_secret().trim() {
+            "" => ProxySetting::FromEnvironment,
+            "none" => ProxySetting::Disabled,
+            url => ProxySetting::Url(url.to_owned()),
+        }
+    }
+
+    /// Whether requests go through a proxy (roughly, for the environment's:
+    /// `NO_PROXY` may still exempt the endpoint).
+    pub fn uses_proxy(&self) -> bool {
+        match self.proxy_setting() {
+            ProxySetting::Url(_) => true,
+            ProxySetting::Disabled => false,
+            ProxySetting::FromEnvironment => {
+                ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+                    .iter()
+                    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+            }
+        }
+    }
+
+    /// `storage.s3.resolve` as (host, address); `Err` names the bad entry.
+    pub fn resolve_entries(&self) -> Result<Vec<(String, std::net::IpAddr)>, String> {
+        self.resolve
+            .iter()
+            .map(|entry| {
+                let (host, address) = entry.split_once('=').ok_or_else(|| format!("{entry:?} is not host=address"))?;
+                let address =
+                    address.trim().parse().map_err(|_| format!("{entry:?}: {address:?} is not an IP address"))?;
+                let host = host.trim();
+                let name = host.strip_prefix("*.").unwrap_or(host);
+                let valid = !name.is_empty()
+                    && name
+                        .split('.')
+                        .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                if valid {
+                    Ok((host.to_ascii_lowercase(), address))
+                } else {
+                    Err(format!("{entry:?}: {host:?} is not a host name"))
+                }
+            })
+            .collect()
+    }
+}
+
+/// A URL with its password replaced, for printing.
+fn redacted_url<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    let value = secret.expose_secret();
+    let shown = match value.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:[redacted]@{host}")
+            }
+            None => value.to_owned(),
+        },
+        None if value.contains('@') => "[redacted]".to_owned(),
+        None => value.to_owned(),
+    };
+    serializer.serialize_str(&shown)
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -354,6 +435,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("server.trusted_proxies")
             .with_list_parse_key("variants.widths")
+            .with_list_parse_key("storage.s3.resolve")
             .source(overrides);
         let on_disk = |dir: &Path, name: &str| {
             config::File::from(dir.join(name)).format(config::FileFormat::Toml).required(false)
@@ -517,6 +599,35 @@ impl Settings {
             self.upload.max_file_bytes <= S3_MAX_OBJECT_BYTES,
             "upload.max_file_bytes",
             "must be at most 5 GiB with the s3 backend",
+        );
+        if let Err(problem) = s3.resolve_entries() {
+            checks.check(
+                false,
+                "storage.s3.resolve",
+                format!("{problem}; entries are host=address, the host exact or *.suffix"),
+            );
+        }
+        if let ProxySetting::Url(url) = s3.proxy_setting() {
+            checks.check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "storage.s3.proxy",
+                "must be empty (the environment's proxy), \"none\", or an http(s) URL",
+            );
+        }
+        checks.check(
+            (S3_MIN_PART_BYTES..=S3_MAX_OBJECT_BYTES).contains(&s3.copy_part_bytes),
+            "storage.s3.copy_part_bytes",
+            format!("must be between {S3_MIN_PART_BYTES} (5 MiB) and {S3_MAX_OBJECT_BYTES} (5 GiB)"),
+        );
+        checks.check(
+            (1..=S3_MAX_OBJECT_BYTES).contains(&s3.copy_threshold_bytes),
+            "storage.s3.copy_threshold_bytes",
+            "must be between 1 and 5 GiB (a single CopyObject's limit on AWS; 1 GB on Aliyun OSS)",
+        );
+        checks.check(
+            (1..=604_800).contains(&s3.presign_ttl_secs),
+            "storage.s3.presign_ttl_secs",
+            "must be between 1 and 604800 (7 days, the longest a SigV4 URL may live)",
         );
     }
 
@@ -712,6 +823,27 @@ mod tests {
         assert!(!printed.contains(secret));
         assert!(printed.contains("[redacted]"));
         assert!(printed.contains("picshelf-dev"));
+    }
+
+    #[test]
+    fn a_proxy_password_is_redacted_and_resolve_entries_are_checked() {
+        let instance = empty_instance();
+        let proxy = "http://alice:hunter2-proxy-password@proxy.internal:3128";
+        let resolve = "s3.internal=10.0.0.5,*.s3.internal=10.0.0.6";
+        let vars = [("PICSHELF__STORAGE__S3__PROXY", proxy), ("PICSHELF__STORAGE__S3__RESOLVE", resolve)];
+        let settings = load(Environment::Dev, instance.path(), &vars).unwrap();
+        let printed = settings.to_redacted_toml();
+        assert!(!printed.contains("hunter2") && !format!("{settings:?}").contains("hunter2"));
+        assert!(printed.contains("http://alice:[redacted]@proxy.internal:3128"), "{printed}");
+        assert_eq!(settings.storage.s3.proxy_setting(), ProxySetting::Url(proxy.into()));
+        let entries = settings.storage.s3.resolve_entries().unwrap();
+        assert_eq!(entries[1], ("*.s3.internal".to_owned(), "10.0.0.6".parse().unwrap()));
+
+        let mut broken = settings.clone();
+        broken.storage.backend = Backend::S3;
+        broken.storage.s3.resolve = vec!["s3.internal=not-an-ip".into()];
+        let problem = broken.validate().unwrap_err().to_string();
+        assert!(problem.contains("storage.s3.resolve") && problem.contains("not-an-ip"), "{problem}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`config`], [`telemetry`], [`metrics`], [`error_code`], [`delete_token`],
 //!   [`timeouts`]: what they say.
 
+pub mod check_store;
 pub mod config;
 pub mod delete_token;
 pub mod error_code;

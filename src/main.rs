@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use picshelf::config::{Environment, Settings, Sources};
-use picshelf::{telemetry, web};
+use picshelf::{check_store, telemetry, web};
 
 /// A self-hosted image upload service.
 ///
@@ -23,6 +23,10 @@ enum Command {
     Serve,
     /// Print the effective settings, secrets redacted.
     Config,
+    /// Check that the store is reachable and writable with these settings:
+    /// write, read back, range-read and delete a probe; report addressing,
+    /// region, checksums, proxy, lifecycle rules and clock skew.
+    CheckStore,
 }
 
 fn load_settings() -> anyhow::Result<Settings> {
@@ -43,6 +47,19 @@ fn main() -> ExitCode {
         Command::Config => {
             print!("{}", settings.to_redacted_toml());
             ExitCode::SUCCESS
+        }
+        Command::CheckStore => {
+            let report = check_store::run(&settings);
+            for line in &report.lines {
+                println!("{line}");
+            }
+            match report.failure {
+                None => ExitCode::SUCCESS,
+                Some(failure) => {
+                    eprintln!("picshelf check-store: {failure}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve => {
             if let Err(e) = telemetry::init(&settings.log) {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    ByteRange, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, StoreError, StoredObject, Swept,
-    UploadBody,
+    ByteRange, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, ResponseHeaders, StoreError,
+    StoredObject, Swept, UploadBody,
 };
 use crate::image::ImageId;
 use crate::metrics::{LeftoverLabels, Metrics, OutcomeLabels};
@@ -75,6 +75,10 @@ impl ImageStore for InstrumentedStore {
         let result = self.inner.delete(id).await;
         self.record("delete", started, &result, |deleted| *deleted);
         result
+    }
+
+    async fn presigned_get(&self, key: &ObjectKey, headers: &ResponseHeaders) -> Result<Option<String>, StoreError> {
+        self.inner.presigned_get(key, headers).await
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {

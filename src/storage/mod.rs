@@ -154,6 +154,14 @@ pub struct NewVariant {
     pub file_name: Option<String>,
 }
 
+/// The headers a presigned download answers with, as picshelf would send them.
+#[derive(Debug, Clone)]
+pub struct ResponseHeaders {
+    pub content_type: String,
+    pub content_disposition: String,
+    pub cache_control: String,
+}
+
 /// What the uploader tells the store about a new object.
 #[derive(Debug, Clone)]
 pub struct NewObject {
@@ -217,6 +225,12 @@ pub trait ImageStore: Send + Sync {
 
     /// Deletes an image and its variants; `false` when there was none.
     async fn delete(&self, id: &ImageId) -> Result<bool, StoreError>;
+
+    /// A short-lived URL from which the store itself serves the object with
+    /// these response headers; `None` where the store cannot (disk).
+    async fn presigned_get(&self, _key: &ObjectKey, _headers: &ResponseHeaders) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 
     /// Succeeds when the store can serve requests (readiness probe).
     async fn check_ready(&self) -> Result<(), StoreError>;

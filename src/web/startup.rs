@@ -62,6 +62,8 @@ impl Application {
             local_address: local_address.to_string(),
             rewrites: RewriteLimits::new(settings.upload.max_rewrite_bytes, settings.upload.rewrite_memory_bytes),
             variants: Arc::new(Variants::new(store.clone(), settings.variants.clone(), metrics.clone())),
+            redirect_downloads: settings.storage.backend == crate::config::Backend::S3
+                && settings.storage.s3.redirect_downloads,
         });
 
         let server = server::serve(listener, &settings.server, state.clone(), move || {

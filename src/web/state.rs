@@ -29,6 +29,9 @@ pub struct AppState {
     /// Room for TIFF and AVIF files stripped in memory.
     pub rewrites: RewriteLimits,
     pub variants: Arc<Variants>,
+    /// `storage.s3.redirect_downloads` on the S3 backend: GETs answer 302
+    /// to a presigned URL.
+    pub redirect_downloads: bool,
 }
 
 impl AppState {

@@ -1,9 +1,9 @@
 //! `DELETE /main/download/{id}` with the upload's delete token.
 
-use crate::both_backends;
+use crate::every_backend;
 use crate::helpers::{Backend, Expected, FilePart, error_of, images, spawn_app};
 
-both_backends!(
+every_backend!(
     the_token_deletes_the_image_then_it_is_gone,
     a_wrong_or_missing_token_is_403_and_deletes_nothing,
     the_token_also_works_as_a_query_parameter,

@@ -1,9 +1,9 @@
 //! `GET` and `HEAD /main/download/{id}`: headers, ranges, conditional requests.
 
-use crate::both_backends;
+use crate::every_backend;
 use crate::helpers::{Backend, FilePart, TestApp, UploadedFile, error_of, images, sha256_hex, spawn_app};
 
-both_backends!(
+every_backend!(
     a_download_streams_the_exact_bytes_with_every_header,
     head_answers_the_headers_without_a_body,
     a_single_range_gets_206_with_content_range,

@@ -1,9 +1,9 @@
 //! Liveness, readiness, Prometheus metrics and request ids.
 
-use crate::both_backends;
+use crate::every_backend;
 use crate::helpers::{Backend, FilePart, spawn_app};
 
-both_backends!(health_and_readiness_are_200_when_storage_works, metrics_count_requests_bytes_and_storage_calls);
+every_backend!(health_and_readiness_are_200_when_storage_works, metrics_count_requests_bytes_and_storage_calls);
 
 async fn health_and_readiness_are_200_when_storage_works(backend: Backend) {
     let app = spawn_app(backend).await;

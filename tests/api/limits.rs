@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::both_backends;
+use crate::every_backend;
 use crate::helpers::raw_http::{self, RawUpload, read_response};
 use crate::helpers::{Backend, FilePart, error_of, images, spawn_app, spawn_app_with};
 
-both_backends!(
+every_backend!(
     a_declared_length_over_the_limit_is_refused_before_the_body_is_read,
     a_chunked_upload_over_the_file_limit_is_stopped_midway_and_leaves_nothing,
     a_file_over_the_limit_with_a_content_length_is_refused_and_leaves_nothing,

@@ -13,6 +13,7 @@ mod metadata;
 mod pages;
 mod pipelining;
 mod process;
+mod s3_compat;
 mod storage_failures;
 mod upload;
 mod variants;

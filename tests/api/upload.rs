@@ -5,12 +5,12 @@ use std::sync::Arc;
 use image::ImageFormat as Encoding;
 use picshelf::image::ImageId;
 
-use crate::both_backends;
+use crate::every_backend;
 use crate::helpers::{
     Backend, Expected, FilePart, FixedId, UploadResponse, error_of, images, sha256_hex, spawn_app, spawn_app_with,
 };
 
-both_backends!(
+every_backend!(
     a_png_upload_answers_201_with_location_and_the_full_description,
     every_accepted_format_is_stored_under_the_type_its_bytes_declare,
     the_fixed_id_generator_names_the_upload,

@@ -2,9 +2,20 @@
 //! benchmark: `aws-sdk-s3` on rustls with ring (no aws-lc), checksums only
 //! when an operation requires them (the SDK's default CRC32 trailers and
 //! aws-chunked bodies are refused by Aliyun OSS, older MinIO and others), an
-//! explicit region, path-style or virtual-hosted addressing as asked.
+//! explicit region, path-style or virtual-hosted addressing as asked; host
+//! names it resolves itself ([`resolve`]) and a forward proxy (from the
+//! environment's `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, or given).
 
+pub mod resolve;
+
+use std::net::IpAddr;
 use std::time::Duration;
+
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_runtime_api::client::http::HttpConnectorSettings;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 pub use aws_sdk_s3;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -26,6 +37,30 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Attempts per call, the first included.
     pub max_attempts: u32,
+    /// Host names (exact or `*.suffix`) resolved to these addresses.
+    pub resolve: Vec<(String, IpAddr)>,
+    pub proxy: Proxy,
+}
+
+/// How the client reaches the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Proxy {
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (either case), when set.
+    FromEnvironment,
+    /// Directly, whatever the environment says.
+    Disabled,
+    /// Through this proxy for every request (`http://user:pass@host:port`).
+    Url(String),
+}
+
+impl Proxy {
+    fn config(&self) -> Result<ProxyConfig, String> {
+        match self {
+            Self::FromEnvironment => Ok(ProxyConfig::from_env()),
+            Self::Disabled => Ok(ProxyConfig::disabled()),
+            Self::Url(url) => ProxyConfig::all(url.as_str()).map_err(|e| format!("storage.s3.proxy: {e}")),
+        }
+    }
 }
 
 impl ClientOptions {
@@ -39,17 +74,36 @@ impl ClientOptions {
             secret_access_key: secret_access_key.to_owned(),
             connect_timeout: Duration::from_secs(3),
             max_attempts: 3,
+            resolve: Vec::new(),
+            proxy: Proxy::Disabled,
         }
     }
 }
 
-/// A client (with its own connection pool): make one and keep it.
-pub fn client(options: &ClientOptions) -> aws_sdk_s3::Client {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
+/// The HTTP client under the SDK: rustls on ring, the resolver and the proxy.
+fn http_client(options: &ClientOptions) -> Result<aws_sdk_s3::config::SharedHttpClient, String> {
+    let resolver = resolve::StaticResolver::new(options.resolve.iter().map(|(host, ip)| (host.as_str(), *ip)));
+    let proxy = options.proxy.config()?;
+    // The top-level builder has no proxy setting: build each connector ourselves.
+    Ok(aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings: Option<&HttpConnectorSettings>, components: Option<&RuntimeComponents>| {
+            let mut connector = aws_smithy_http_client::Connector::builder();
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector
+                .proxy_config(proxy.clone())
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_with_resolver(resolver.clone())
+        },
+    ))
+}
+
+/// A client (with its own connection pool): make one and keep it. Fails
+/// only on a proxy URL that does not parse.
+pub fn client(options: &ClientOptions) -> Result<aws_sdk_s3::Client, String> {
+    let http_client = http_client(options)?;
     let credentials =
         Credentials::new(options.access_key_id.clone(), options.secret_access_key.clone(), None, None, "picshelf");
     let mut config = aws_sdk_s3::Config::builder()
@@ -65,5 +119,5 @@ pub fn client(options: &ClientOptions) -> aws_sdk_s3::Client {
     if let Some(endpoint) = &options.endpoint {
         config = config.endpoint_url(endpoint.clone());
     }
-    aws_sdk_s3::Client::from_conf(config.build())
+    Ok(aws_sdk_s3::Client::from_conf(config.build()))
 }

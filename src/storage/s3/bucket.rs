@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::DateTime;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
+use super::diagnosis::Diagnosis;
 use crate::image::ImageId;
 use crate::storage::{ObjectKey, StoreError};
 
@@ -46,14 +47,21 @@ pub struct Bucket {
     pub deadlines: Deadlines,
     runtime: tokio::runtime::Handle,
     cleanup: TaskTracker,
+    /// Requests go through a proxy: connection failures are the proxy's.
+    pub proxied: bool,
 }
 
-pub fn sdk_error<E, R>(context: &str, err: SdkError<E, R>) -> StoreError
+/// A failed SDK call as a store error whose message says what to fix
+/// ([`Diagnosis`]) before the SDK's own account of it.
+pub fn sdk_error<E>(context: &str, err: SdkError<E, HttpResponse>, proxied: bool) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    StoreError::Unavailable { context: format!("{context}: {}", DisplayErrorContext(&err)), source: Box::new(err) }
+    let diagnosis = Diagnosis::of(&err, proxied);
+    StoreError::Unavailable {
+        context: format!("{context}: {}: {}", diagnosis.advice(), DisplayErrorContext(&err)),
+        source: Box::new(err),
+    }
 }
 
 /// True when the store answered 404, whatever its error code.
@@ -68,8 +76,9 @@ impl Bucket {
         prefix: String,
         deadlines: Deadlines,
         runtime: tokio::runtime::Handle,
+        proxied: bool,
     ) -> Self {
-        Self { client, name, prefix, deadlines, runtime, cleanup: TaskTracker::new() }
+        Self { client, name, prefix, deadlines, runtime, cleanup: TaskTracker::new(), proxied }
     }
 
     /// The key of an image.
@@ -88,6 +97,11 @@ impl Bucket {
             None => self.key(&key.id),
             Some(name) => format!("{}{name}", self.variants_prefix(&key.id)),
         }
+    }
+
+    /// The key prefix of everything this store writes.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Where multipart uploads are assembled; never addressable as an image.
@@ -132,20 +146,22 @@ impl Bucket {
     where
         F: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
         T: Send + 'static,
-        E: std::error::Error + Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.run(what, deadline, async move { request.await.map_err(|e| sdk_error(what, e)) })
+        let proxied = self.proxied;
+        self.run(what, deadline, async move { request.await.map_err(|e| sdk_error(what, e, proxied)) })
     }
 
     /// Aborts a multipart upload: `true` when this call aborted it, `false`
     /// when it was already gone (completed, aborted, or swept by another replica).
     pub fn abort(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<bool, StoreError>> + use<> {
         let request = self.client.abort_multipart_upload().bucket(&self.name).key(key).upload_id(upload_id).send();
+        let proxied = self.proxied;
         self.run("AbortMultipartUpload", self.deadlines.call(), async move {
             match request.await {
                 Ok(_) => Ok(true),
                 Err(e) if is_not_found(&e) => Ok(false),
-                Err(e) => Err(sdk_error("AbortMultipartUpload", e)),
+                Err(e) => Err(sdk_error("AbortMultipartUpload", e, proxied)),
             }
         })
     }

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use picshelf_s3_client::ClientOptions;
+use picshelf_s3_client::{ClientOptions, Proxy};
 use secrecy::ExposeSecret;
 
-use crate::config::S3Settings;
+use crate::config::{ProxySetting, S3Settings};
 
 pub fn options(settings: &S3Settings) -> ClientOptions {
     ClientOptions {
@@ -20,10 +20,17 @@ pub fn options(settings: &S3Settings) -> ClientOptions {
         secret_access_key: settings.secret_access_key.expose_secret().to_owned(),
         connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
         max_attempts: settings.max_attempts,
+        // Validated at startup.
+        resolve: settings.resolve_entries().unwrap_or_default(),
+        proxy: match settings.proxy_setting() {
+            ProxySetting::FromEnvironment => Proxy::FromEnvironment,
+            ProxySetting::Disabled => Proxy::Disabled,
+            ProxySetting::Url(url) => Proxy::Url(url),
+        },
     }
 }
 
 /// One client (and connection pool) for the life of the store.
-pub fn build(settings: &S3Settings) -> Client {
-    picshelf_s3_client::client(&options(settings))
+pub fn build(settings: &S3Settings) -> anyhow::Result<Client> {
+    picshelf_s3_client::client(&options(settings)).map_err(anyhow::Error::msg)
 }

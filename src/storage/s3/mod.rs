@@ -29,6 +29,7 @@
 
 pub mod bucket;
 pub mod client;
+pub mod diagnosis;
 pub mod metadata;
 mod multipart;
 mod parts;
@@ -38,6 +39,7 @@ mod sweep;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::MetadataDirective;
 use bytes::Bytes;
@@ -47,8 +49,8 @@ use self::bucket::{Bucket, Deadlines};
 use self::multipart::{MultipartUpload, StagedObject};
 use self::parts::PartBuffer;
 use super::{
-    ByteRange, Finished, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, StoreError, StoredObject,
-    Swept, UploadBody,
+    ByteRange, Finished, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, ResponseHeaders, StoreError,
+    StoredObject, Swept, UploadBody,
 };
 use crate::config::S3Settings;
 use crate::image::ImageId;
@@ -59,6 +61,9 @@ pub struct S3Store {
     bucket: Bucket,
     part_size: usize,
     parts_in_flight: usize,
+    copy_threshold: u64,
+    copy_part_size: u64,
+    presign_ttl: Duration,
     _runtime: OwnedRuntime,
 }
 
@@ -74,16 +79,20 @@ impl S3Store {
             min_bytes_per_sec: settings.min_transfer_bytes_per_sec,
         };
         let bucket = Bucket::new(
-            client::build(settings),
+            client::build(settings)?,
             settings.bucket.clone(),
             settings.prefix.clone(),
             deadlines,
             runtime.handle().clone(),
+            settings.uses_proxy(),
         );
         Ok(Self {
             bucket,
             part_size: usize::try_from(settings.part_size_bytes)?,
             parts_in_flight: settings.parts_in_flight,
+            copy_threshold: settings.copy_threshold_bytes,
+            copy_part_size: settings.copy_part_bytes,
+            presign_ttl: Duration::from_secs(settings.presign_ttl_secs),
             _runtime: OwnedRuntime(Some(runtime)),
         })
     }
@@ -104,13 +113,26 @@ impl S3Store {
         self.bucket.send("PutObject", deadline, request).await.map(drop)
     }
 
-    /// Copies the assembled staging object to its final key, now with its SHA-256.
+    /// Copies the assembled staging object to its final key, now with its
+    /// SHA-256: with one CopyObject up to `copy_threshold_bytes`, in parts beyond.
     async fn publish_staged(
         &self,
         object: &NewObject,
         staged: StagedObject,
         finished: &Finished,
     ) -> Result<(), StoreError> {
+        if finished.size > self.copy_threshold {
+            let mut copy = MultipartUpload::start_final(&self.bucket, object, finished, self.parts_in_flight).await?;
+            let mut start = 0;
+            while start < finished.size {
+                let end = (start + self.copy_part_size).min(finished.size);
+                copy.copy_part(staged.key(), start..end).await?;
+                start = end;
+            }
+            copy.complete().await?.keep();
+            drop(staged);
+            return Ok(());
+        }
         let request = self
             .bucket
             .client
@@ -206,6 +228,23 @@ impl ImageStore for S3Store {
             self.bucket.delete(&key).await?;
         }
         Ok(true)
+    }
+
+    async fn presigned_get(&self, key: &ObjectKey, headers: &ResponseHeaders) -> Result<Option<String>, StoreError> {
+        let config = PresigningConfig::expires_in(self.presign_ttl).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let presigned = self
+            .bucket
+            .client
+            .get_object()
+            .bucket(&self.bucket.name)
+            .key(self.bucket.object_key(key))
+            .response_content_type(&headers.content_type)
+            .response_content_disposition(&headers.content_disposition)
+            .response_cache_control(&headers.cache_control)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::unavailable("presigning a download", e))?;
+        Ok(Some(presigned.uri().to_owned()))
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {

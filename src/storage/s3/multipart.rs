@@ -1,9 +1,13 @@
-//! A multipart upload into a staging key, and the guards that clean up after
-//! it: dropped before it completes, it aborts; an assembled staging object not
-//! yet published is deleted when its guard drops.
+//! Multipart uploads, and the guards that clean up after them: dropped before
+//! it completes, an upload aborts; an assembled staging object not yet
+//! published is deleted when its guard drops. An upload's parts come from the
+//! request body ([`MultipartUpload::send_part`], into a staging key) or from
+//! an object already in the bucket ([`MultipartUpload::copy_part`], into the
+//! final key: a copy larger than one `CopyObject` may be).
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -12,7 +16,7 @@ use bytes::Bytes;
 
 use super::bucket::Bucket;
 use super::metadata;
-use crate::storage::{NewObject, StoreError};
+use crate::storage::{Finished, NewObject, StoreError};
 
 /// One part on its way to the store.
 type PartUpload = Pin<Box<dyn Future<Output = Result<CompletedPart, StoreError>> + Send>>;
@@ -34,15 +38,35 @@ pub struct MultipartUpload {
 }
 
 impl MultipartUpload {
+    /// An upload of `object`'s bytes into its staging key.
     pub async fn start(bucket: &Bucket, object: &NewObject, parts_in_flight: usize) -> Result<Self, StoreError> {
-        let key = bucket.staging_key(&object.id);
+        Self::create(bucket, bucket.staging_key(&object.id), object, None, parts_in_flight).await
+    }
+
+    /// An upload into `object`'s own key, with its final metadata: parts copied from the staging key.
+    pub async fn start_final(
+        bucket: &Bucket,
+        object: &NewObject,
+        finished: &Finished,
+        parts_in_flight: usize,
+    ) -> Result<Self, StoreError> {
+        Self::create(bucket, bucket.key(&object.id), object, Some(finished), parts_in_flight).await
+    }
+
+    async fn create(
+        bucket: &Bucket,
+        key: String,
+        object: &NewObject,
+        finished: Option<&Finished>,
+        parts_in_flight: usize,
+    ) -> Result<Self, StoreError> {
         let request = bucket
             .client
             .create_multipart_upload()
             .bucket(&bucket.name)
             .key(&key)
             .content_type(object.format.mime_type())
-            .set_metadata(Some(metadata::for_object(object, None)))
+            .set_metadata(Some(metadata::for_object(object, finished)))
             .send();
         let upload_id = bucket
             .send("CreateMultipartUpload", bucket.deadlines.call(), request)
@@ -65,12 +89,7 @@ impl MultipartUpload {
 
     /// Starts uploading `part`, first waiting until fewer than `parts_in_flight` are under way.
     pub async fn send_part(&mut self, part: Bytes) -> Result<(), StoreError> {
-        while self.in_flight.len() >= self.parts_in_flight {
-            self.finish_oldest_part().await?;
-        }
-        let part_number = self.next_part_number;
-        self.next_part_number += 1;
-        self.sent_bytes += part.len() as u64;
+        let part_number = self.next_part(part.len() as u64).await?;
         let deadline = self.bucket.deadlines.transfer(part.len() as u64);
         let request = self
             .bucket
@@ -93,6 +112,44 @@ impl MultipartUpload {
         Ok(())
     }
 
+    /// Starts copying `range` of `source` (a key in the bucket) as the next
+    /// part, first waiting until fewer than `parts_in_flight` are under way.
+    pub async fn copy_part(&mut self, source: &str, range: Range<u64>) -> Result<(), StoreError> {
+        let len = range.end - range.start;
+        let part_number = self.next_part(len).await?;
+        let request = self
+            .bucket
+            .client
+            .upload_part_copy()
+            .bucket(&self.bucket.name)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(part_number)
+            .copy_source(format!("{}/{source}", self.bucket.name))
+            .copy_source_range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send();
+        let sent = self.bucket.send("UploadPartCopy", self.bucket.deadlines.transfer(len), request);
+        let call = async move {
+            let out = sent.await?;
+            let e_tag = out.copy_part_result.and_then(|result| result.e_tag);
+            Ok(CompletedPart::builder().part_number(part_number).set_e_tag(e_tag).build())
+        };
+        self.in_flight.push_back(Box::pin(call));
+        Ok(())
+    }
+
+    /// Waits until fewer than `parts_in_flight` parts are under way; the
+    /// number of the next part, of `len` bytes.
+    async fn next_part(&mut self, len: u64) -> Result<i32, StoreError> {
+        while self.in_flight.len() >= self.parts_in_flight {
+            self.finish_oldest_part().await?;
+        }
+        let part_number = self.next_part_number;
+        self.next_part_number += 1;
+        self.sent_bytes += len;
+        Ok(part_number)
+    }
+
     async fn finish_oldest_part(&mut self) -> Result<(), StoreError> {
         if let Some(upload) = self.in_flight.front_mut() {
             let part = upload.await?;
@@ -102,8 +159,8 @@ impl MultipartUpload {
         Ok(())
     }
 
-    /// Waits for every part and completes the upload; the assembled object
-    /// stays under the staging key, guarded until it is published.
+    /// Waits for every part and completes the upload: the object is whole
+    /// under its key. A staging key is guarded until it is published.
     pub async fn complete(mut self) -> Result<StagedObject, StoreError> {
         while !self.in_flight.is_empty() {
             self.finish_oldest_part().await?;
@@ -154,10 +211,17 @@ impl StagedObject {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The object is where it belongs (not a staging copy): nothing to delete.
+    pub fn keep(mut self) {
+        self.key.clear();
+    }
 }
 
 impl Drop for StagedObject {
     fn drop(&mut self) {
-        self.bucket.delete_in_background(std::mem::take(&mut self.key));
+        if !self.key.is_empty() {
+            self.bucket.delete_in_background(std::mem::take(&mut self.key));
+        }
     }
 }

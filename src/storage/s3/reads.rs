@@ -10,6 +10,7 @@ use crate::timeouts::IdleTimeout;
 
 pub async fn head(bucket: &Bucket, key: String) -> Result<Option<ObjectInfo>, StoreError> {
     let request = bucket.client.head_object().bucket(&bucket.name).key(key);
+    let proxied = bucket.proxied;
     bucket
         .run("HeadObject", bucket.deadlines.call(), async move {
             match request.send().await {
@@ -25,7 +26,7 @@ pub async fn head(bucket: &Bucket, key: String) -> Result<Option<ObjectInfo>, St
                     .into_info(),
                 )),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-                Err(e) => Err(sdk_error("HeadObject", e)),
+                Err(e) => Err(sdk_error("HeadObject", e, proxied)),
             }
         })
         .await
@@ -38,12 +39,13 @@ pub async fn get(bucket: &Bucket, key: String, range: Option<ByteRange>) -> Resu
         .bucket(&bucket.name)
         .key(key)
         .set_range(range.map(|r| format!("bytes={}-{}", r.start(), r.end())));
+    let proxied = bucket.proxied;
     let output = bucket
         .run("GetObject", bucket.deadlines.call(), async move {
             match request.send().await {
                 Ok(out) => Ok(Some(out)),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-                Err(e) => Err(sdk_error("GetObject", e)),
+                Err(e) => Err(sdk_error("GetObject", e, proxied)),
             }
         })
         .await?;

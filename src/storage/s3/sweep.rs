@@ -1,5 +1,6 @@
-//! Finds what interrupted uploads left under this store's `staging/` prefix
-//! (incomplete multipart uploads, assembled staging objects never published)
+//! Finds what interrupted uploads left: incomplete multipart uploads under
+//! the store's prefix (uploads into `staging/`, multipart copies into final
+//! keys) and assembled staging objects never published
 //! and removes what is older than the cut-off. Several replicas may sweep the
 //! same bucket at once: an upload already aborted or an object already
 //! deleted by another counts as done.
@@ -23,8 +24,10 @@ fn is_before(time: Option<&DateTime>, cutoff: SystemTime) -> bool {
     time.and_then(|t| SystemTime::try_from(*t).ok()).is_some_and(|t| t < cutoff)
 }
 
+/// Multipart uploads anywhere under the store's prefix: uploads go to
+/// `staging/`, multipart copies to the final keys.
 async fn abort_stale_uploads(bucket: &Bucket, cutoff: SystemTime) -> Result<usize, StoreError> {
-    let prefix = bucket.staging_prefix();
+    let prefix = bucket.prefix().to_owned();
     let mut aborted = 0;
     let (mut key_marker, mut upload_id_marker) = (None::<String>, None::<String>);
     loop {

@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use futures_util::StreamExt;
 
 use crate::image::{ImageFormat, ImageId};
-use crate::storage::{ByteRange, DownloadBody, ObjectInfo, ObjectKey, StoreError};
+use crate::storage::{ByteRange, DownloadBody, ObjectInfo, ObjectKey, ResponseHeaders, StoreError};
 use crate::web::conditional::{if_range_allows, none_match_hits};
 use crate::web::error::ApiError;
 use crate::web::extract::{DownloadQuery, Lenient};
@@ -30,6 +30,7 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let headers = req.headers();
     let is_head = req.method() == Method::HEAD;
+
     let attachment = query.attachment();
     let key = match state.variants.parse(query.width.as_deref(), query.format.as_deref())? {
         None => ObjectKey::image(&id),
@@ -40,6 +41,25 @@ pub async fn download(
             ObjectKey::variant(&id, &variant)
         }
     };
+
+    if state.redirect_downloads && !is_head {
+        let info = state.store.head(&key).await?.ok_or_else(ApiError::not_found)?;
+        if let Some(not_modified) = not_modified(&req, &info)? {
+            return Ok(not_modified);
+        }
+        let response_headers = ResponseHeaders {
+            content_type: info.content_type.clone(),
+            content_disposition: disposition(&id, &info, attachment).to_string(),
+            cache_control: IMMUTABLE.to_owned(),
+        };
+        if let Some(url) = state.store.presigned_get(&key, &response_headers).await? {
+            // The URL expires: neither it nor this answer may be cached.
+            return Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, url))
+                .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                .finish());
+        }
+    }
 
     // The common case, a plain GET, costs one storage round trip.
     let needs_info_first =
@@ -55,12 +75,10 @@ pub async fn download(
     }
 
     let info = state.store.head(&key).await?.ok_or_else(ApiError::not_found)?;
-    let etag = info.etag.parse::<EntityTag>().map_err(|e| ApiError::internal(format!("stored entity tag: {e}")))?;
-    if none_match_hits(&req, &etag) {
-        let mut response = HttpResponse::NotModified();
-        validators(&mut response, &info);
-        return Ok(response.finish());
+    if let Some(not_modified) = not_modified(&req, &info)? {
+        return Ok(not_modified);
     }
+    let etag = entity_tag(&info)?;
     if is_head {
         let mut response = object_response(StatusCode::OK, &id, &info, attachment);
         return Ok(response.body(SizedStream::new(info.size, futures_util::stream::empty::<Result<_, StoreError>>())));
@@ -87,6 +105,23 @@ pub async fn download(
     }
 }
 
+fn entity_tag(info: &ObjectInfo) -> Result<EntityTag, ApiError> {
+    info.etag.parse::<EntityTag>().map_err(|e| ApiError::internal(format!("stored entity tag: {e}")))
+}
+
+/// 304 when `If-None-Match` names the stored bytes.
+fn not_modified(req: &HttpRequest, info: &ObjectInfo) -> Result<Option<HttpResponse>, ApiError> {
+    if !none_match_hits(req, &entity_tag(info)?) {
+        return Ok(None);
+    }
+    let mut response = HttpResponse::NotModified();
+    validators(&mut response, info);
+    Ok(Some(response.finish()))
+}
+
+/// An id never names other bytes: cache it for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 fn range_len(range: &ByteRange) -> u64 {
     range.end() - range.start() + 1
 }
@@ -100,12 +135,7 @@ fn validators(response: &mut HttpResponseBuilder, info: &ObjectInfo) {
     response
         .insert_header((header::ETAG, info.etag.clone()))
         .insert_header((header::LAST_MODIFIED, HttpDate::from(info.last_modified)))
-        // An id never names other bytes: cache it for a year.
-        .insert_header(CacheControl(vec![
-            CacheDirective::Public,
-            CacheDirective::MaxAge(31_536_000),
-            CacheDirective::Extension("immutable".into(), None),
-        ]));
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE));
 }
 
 fn object_response(status: StatusCode, id: &ImageId, info: &ObjectInfo, attachment: bool) -> HttpResponseBuilder {

@@ -18,6 +18,8 @@ use serde_json::json;
 use super::repo_root;
 
 pub const REGION: &str = "garage";
+/// Buckets are also reachable as `<bucket>.s3.garage.localhost` (virtual-hosted).
+pub const ROOT_DOMAIN: &str = "s3.garage.localhost";
 
 pub struct Garage {
     pub s3_endpoint: String,
@@ -47,6 +49,33 @@ fn run_script(name: &str) -> String {
 /// The Python with boto3 that audits buckets.
 pub fn python() -> &'static str {
     PYTHON.get_or_init(|| run_script("install-test-tools"))
+}
+
+/// Starts `command` as a child that dies with the test process, and returns its pid.
+pub fn spawn_tied_to_this_process(mut command: Command) -> std::io::Result<i32> {
+    // SAFETY: prctl is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    // PR_SET_PDEATHSIG fires when the *thread* that spawned the child exits,
+    // so a thread that never exits spawns it (and reaps it when it ends).
+    let (spawned, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        match command.spawn() {
+            Ok(mut child) => {
+                spawned.send(Ok(child.id() as i32)).expect("report spawn");
+                let _ = child.wait();
+            }
+            Err(e) => spawned.send(Err(e)).expect("report spawn"),
+        }
+        loop {
+            std::thread::park();
+        }
+    });
+    started.recv().expect("spawn thread")
 }
 
 fn garage_binary() -> &'static str {
@@ -97,6 +126,7 @@ rpc_secret = "{rpc_secret}"
 [s3_api]
 s3_region = "{REGION}"
 api_bind_addr = "127.0.0.1:{s3_port}"
+root_domain = ".{ROOT_DOMAIN}"
 [admin]
 api_bind_addr = "127.0.0.1:{admin_port}"
 admin_token = "{admin_token}"
@@ -137,30 +167,7 @@ admin_token = "{admin_token}"
             ])
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        // SAFETY: prctl is async-signal-safe and touches only the child.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        // Garage must die with the test process. PR_SET_PDEATHSIG fires when the
-        // *thread* that spawned the child exits, so a thread that never exits
-        // spawns it (and reaps it when it ends).
-        let (spawned, started) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            match command.spawn() {
-                Ok(mut child) => {
-                    spawned.send(Ok(child.id() as i32)).expect("report spawn");
-                    let _ = child.wait();
-                }
-                Err(e) => spawned.send(Err(e)).expect("report spawn"),
-            }
-            loop {
-                std::thread::park();
-            }
-        });
-        *self.pid.lock().unwrap() = started.recv().expect("spawn thread").expect("garage starts");
+        *self.pid.lock().unwrap() = spawn_tied_to_this_process(command).expect("garage starts");
         self.wait_until_healthy();
     }
 
@@ -254,13 +261,30 @@ admin_token = "{admin_token}"
         s3.secret_access_key = SecretString::from(self.secret_access_key.clone());
         s3.part_size_bytes = 5 * 1024 * 1024;
         s3.parts_in_flight = 2;
+        // Directly, whatever proxy the environment names: tests that want one say so.
+        s3.proxy = SecretString::from("none");
+    }
+
+    /// As [`Garage::configure`], virtual-hosted (`<bucket>.s3.garage.localhost`)
+    /// through the OSS-like front, which refuses path-style requests; the
+    /// names resolve through `storage.s3.resolve`, as they would not otherwise.
+    pub fn configure_virtual_hosted(&self, settings: &mut Settings, bucket: &str) {
+        self.configure(settings, bucket);
+        let s3 = &mut settings.storage.s3;
+        s3.endpoint = format!("http://{ROOT_DOMAIN}:{}", super::oss_front::port(self));
+        s3.path_style = false;
+        s3.resolve = vec![format!("{ROOT_DOMAIN}=127.0.0.1"), format!("*.{ROOT_DOMAIN}=127.0.0.1")];
+    }
+
+    pub fn s3_port(&self) -> u16 {
+        self.s3_endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("an endpoint with a port")
     }
 
     /// An SDK client of this server, for what the tests do behind the service's back.
     pub fn client(&self) -> aws_sdk_s3::Client {
         let mut settings = super::base_settings();
         self.configure(&mut settings, "unused-test");
-        picshelf::storage::s3::client::build(&settings.storage.s3)
+        picshelf::storage::s3::client::build(&settings.storage.s3).expect("the test client builds")
     }
 }
 

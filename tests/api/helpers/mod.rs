@@ -1,8 +1,10 @@
 //! `spawn_app` and what tests need around it.
 
 pub mod audit;
+pub mod forward_proxy;
 pub mod garage;
 pub mod images;
+pub mod oss_front;
 pub mod raw_http;
 
 use std::collections::HashMap;
@@ -23,7 +25,10 @@ pub use audit::Expected;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Fs,
+    /// Garage, path-style.
     S3,
+    /// Garage virtual-hosted, behind a front that refuses path-style as Aliyun OSS does.
+    S3VirtualHosted,
 }
 
 /// Runs each named `async fn(Backend)` of the calling module as two tests,
@@ -38,6 +43,19 @@ macro_rules! both_backends {
         mod s3 {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() { super::$name($crate::helpers::Backend::S3).await } )*
+        }
+    };
+}
+
+/// As [`both_backends!`], and a third time on S3 with virtual-hosted
+/// addressing through the OSS-like front: the storage contract's tests.
+#[macro_export]
+macro_rules! every_backend {
+    ($($name:ident),* $(,)?) => {
+        $crate::both_backends!($($name),*);
+        mod s3_virtual_hosted {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::S3VirtualHosted).await } )*
         }
     };
 }
@@ -151,6 +169,21 @@ pub async fn spawn_app_with(
             Storage::Fs { root: dir.path().join("images"), _dir: dir }
         }
         Backend::S3 => new_bucket(garage::garage()).await,
+        Backend::S3VirtualHosted => {
+            let garage = garage::garage();
+            let bucket = garage.create_bucket().await;
+            let front = garage.clone();
+            let bucket_name = bucket.clone();
+            return spawn_app_in(
+                Storage::S3 { bucket, garage },
+                move |settings| {
+                    front.configure_virtual_hosted(settings, &bucket_name);
+                    configure(settings);
+                },
+                ids,
+            )
+            .await;
+        }
     };
     spawn_app_in(storage, configure, ids).await
 }

@@ -156,7 +156,10 @@ pub struct S3 {
 impl S3 {
     pub fn new(endpoint: &str, region: &str, bucket: &str, key_id: &str, secret: &str) -> Self {
         let options = ClientOptions::path_style(endpoint, region, key_id, secret);
-        Self { client: picshelf_s3_client::client(&options), bucket: bucket.to_owned() }
+        Self {
+            client: picshelf_s3_client::client(&options).expect("a client without a proxy URL builds"),
+            bucket: bucket.to_owned(),
+        }
     }
 
     fn presigning() -> PresigningConfig {
