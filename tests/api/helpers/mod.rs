@@ -29,6 +29,8 @@ pub enum Backend {
     S3,
     /// Garage virtual-hosted, behind a front that refuses path-style as Aliyun OSS does.
     S3VirtualHosted,
+    /// Garage path-style, every request through a forward proxy (tinyproxy).
+    S3ThroughProxy,
 }
 
 /// Runs each named `async fn(Backend)` of the calling module as two tests,
@@ -47,8 +49,8 @@ macro_rules! both_backends {
     };
 }
 
-/// As [`both_backends!`], and a third time on S3 with virtual-hosted
-/// addressing through the OSS-like front: the storage contract's tests.
+/// As [`both_backends!`], and on S3 twice more: virtual-hosted through the
+/// OSS-like front, and through a forward proxy: the storage contract's tests.
 #[macro_export]
 macro_rules! every_backend {
     ($($name:ident),* $(,)?) => {
@@ -56,6 +58,10 @@ macro_rules! every_backend {
         mod s3_virtual_hosted {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() { super::$name($crate::helpers::Backend::S3VirtualHosted).await } )*
+        }
+        mod s3_through_proxy {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::S3ThroughProxy).await } )*
         }
     };
 }
@@ -169,6 +175,18 @@ pub async fn spawn_app_with(
             Storage::Fs { root: dir.path().join("images"), _dir: dir }
         }
         Backend::S3 => new_bucket(garage::garage()).await,
+        Backend::S3ThroughProxy => {
+            let proxy = forward_proxy::forward_proxy().url.clone();
+            return spawn_app_in(
+                new_bucket(garage::garage()).await,
+                move |settings| {
+                    settings.storage.s3.proxy = proxy.into();
+                    configure(settings);
+                },
+                ids,
+            )
+            .await;
+        }
         Backend::S3VirtualHosted => {
             let garage = garage::garage();
             let bucket = garage.create_bucket().await;
