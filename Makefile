@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test lint test-tools unit api config clean-data lint-deploy \
+.PHONY: run test test-steps lint test-tools unit api config clean-data lint-deploy \
 	stack stack-down stack-checks stack-checks-both-ways e2e browser-test load-smoke loadtest bench up down
 
 ## run: serve on http://127.0.0.1:8000 (dev environment, images under data/dev)
@@ -12,11 +12,19 @@ run:
 	$(CARGO) run --bin picshelf
 
 ## test: everything CI checks: formatting, clippy, unit and API tests (disk + Garage),
-##       the deployment linters, then on one local stack through nginx: the e2e suite,
-##       the browser test, and short JMeter and goose runs
-test: lint test-tools
-	$(CARGO) test --workspace --exclude picshelf-e2e
+##       the deployment linters, the retry policy, then on one local stack through
+##       nginx: the e2e suite, the browser test, and short JMeter and goose runs.
+##       Failed API and e2e tests are retried alone (scripts/nextest-retry); any
+##       test that passed only on a retry is named FLAKY at the end and in
+##       artifacts/flaky.txt.
+test:
+	@rm -f artifacts/flaky.txt
+	@$(MAKE) --no-print-directory test-steps; status=$$?; scripts/flaky-summary; exit $$status
+
+test-steps: lint test-tools
+	scripts/rust-tests
 	$(MAKE) lint-deploy
+	scripts/test-retry-setup
 	$(MAKE) stack-checks-both-ways
 
 # Both ways stack-checks meets a stack: the e2e suite starts and stops its own,
@@ -25,7 +33,7 @@ test: lint test-tools
 stack-checks-both-ways:
 	scripts/stack-checks e2e
 	scripts/stack up
-	scripts/stack-checks browser jmeter goose; status=$$?; scripts/stack down; exit $$status
+	scripts/stack-checks browser jmeter goose preview; status=$$?; scripts/stack down; exit $$status
 
 ## lint: rustfmt and clippy (whole workspace), warnings are errors
 lint:
@@ -37,10 +45,10 @@ test-tools:
 	scripts/install-test-tools >/dev/null
 
 unit:
-	$(CARGO) test -p picshelf --lib
+	$(CARGO) nextest run --workspace -E 'not binary_id(picshelf::api) & not binary_id(picshelf-e2e::e2e)'
 
 api: test-tools
-	$(CARGO) test -p picshelf --test api
+	$(CARGO) nextest run -p picshelf --test api
 
 ## config: print the effective settings of PICSHELF_ENV (secrets redacted)
 config:

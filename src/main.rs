@@ -27,6 +27,8 @@ enum Command {
     /// write, read back, range-read and delete a probe; report addressing,
     /// region, checksums, proxy, lifecycle rules and clock skew.
     CheckStore,
+    /// Print the API's OpenAPI 3.1 document (what /main/openapi.json serves).
+    Openapi,
 }
 
 fn load_settings() -> anyhow::Result<Settings> {
@@ -36,6 +38,10 @@ fn load_settings() -> anyhow::Result<Settings> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", web::openapi::json());
+        return ExitCode::SUCCESS;
+    }
     let settings = match load_settings() {
         Ok(settings) => settings,
         Err(e) => {
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
             print!("{}", settings.to_redacted_toml());
             ExitCode::SUCCESS
         }
+        Command::Openapi => unreachable!("answered before the settings are read"),
         Command::CheckStore => {
             let report = check_store::run(&settings);
             for line in &report.lines {

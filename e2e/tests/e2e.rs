@@ -86,10 +86,11 @@ async fn each_environment_writes_to_its_own_bucket() {
 async fn a_body_over_the_limit_is_413_from_the_proxy_before_it_is_sent() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let target = Target::from_env();
-    let address = target.base_url.trim_start_matches("http://").to_owned();
+    let address = target.base_url.trim_start_matches("http://").trim_end_matches(&target.base_path).to_owned();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let head = format!(
-        "POST /main/upload HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {}/main/upload HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        target.base_path,
         target.max_request_bytes + 1
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -109,7 +110,8 @@ async fn a_file_over_the_app_limit_streams_through_the_proxy_and_is_refused() {
     // the proxy streams it (no request buffering) and the app refuses it.
     let mut big = png(16, 16, 9);
     big.resize(26 * 1024 * 1024, 7);
-    let response = client().post(target.url("/dev", "/main/upload")).multipart(form("big.png", big)).send().await;
+    let response =
+        client().post(target.url(target.prefix("dev"), "/main/upload")).multipart(form("big.png", big)).send().await;
     match response {
         Ok(response) => {
             assert_eq!(response.status(), 413);
@@ -125,8 +127,12 @@ async fn a_file_over_the_app_limit_streams_through_the_proxy_and_is_refused() {
 async fn what_is_not_an_image_is_415() {
     let target = Target::from_env();
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
-    let response =
-        client().post(target.url("/dev", "/main/upload")).multipart(form("x.svg", svg)).send().await.unwrap();
+    let response = client()
+        .post(target.url(target.prefix("dev"), "/main/upload"))
+        .multipart(form("x.svg", svg))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 415);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unsupported_type");
@@ -138,7 +144,8 @@ async fn a_burst_of_uploads_meets_the_rate_limit_with_429() {
     let client = client();
     let bytes = png(8, 8, 3);
     let attempts = (0..60).map(|_| {
-        let request = client.post(target.url("/test", "/main/upload")).multipart(form("burst.png", bytes.clone()));
+        let request =
+            client.post(target.url(target.prefix("test"), "/main/upload")).multipart(form("burst.png", bytes.clone()));
         async move {
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
@@ -173,11 +180,16 @@ async fn the_pages_work_under_every_prefix_and_internals_stay_inside() {
         assert_eq!(page.status(), 200, "{prefix}");
         let html = page.text().await.unwrap();
         assert!(html.contains("welcome to CI/CD world 🌏"));
-        assert!(html.contains(&format!("<base href=\"{prefix}/main/\">")), "{prefix}");
+        assert!(html.contains(&format!("<base href=\"{}{prefix}/main/\">", target.base_path)), "{prefix}");
         let metrics = client.get(target.url(prefix, "/metrics")).send().await.unwrap();
         assert_eq!(metrics.status(), 404, "metrics are not public via {prefix:?}");
     }
-    let traced = client.get(target.url("/dev", "/main/")).header("X-Request-Id", "e2e-trace-1").send().await.unwrap();
+    let traced = client
+        .get(target.url(target.prefix("dev"), "/main/"))
+        .header("X-Request-Id", "e2e-trace-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(traced.headers()["x-request-id"], "e2e-trace-1");
     let ready = client.get(target.url("", "/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -189,7 +201,7 @@ async fn the_pages_work_under_every_prefix_and_internals_stay_inside() {
 async fn forwarding_headers_from_clients_do_not_shape_urls() {
     let target = Target::from_env();
     let client = client();
-    for prefix in ["", "/dev"] {
+    for (prefix, _) in target.buckets.iter().take(2) {
         for _ in 0..20 {
             let response = client
                 .post(target.url(prefix, "/main/upload"))
@@ -222,7 +234,50 @@ async fn forwarding_headers_from_clients_do_not_shape_urls() {
             .text()
             .await
             .unwrap();
-        assert!(page.contains(&format!("<base href=\"{prefix}/main/\">")), "{prefix}: {page}");
+        assert!(page.contains(&format!("<base href=\"{}{prefix}/main/\">", target.base_path)), "{prefix}: {page}");
         assert!(!page.contains("evil"), "{prefix}");
     }
+}
+
+/// Every environment publishes the same contract, and the routes the other
+/// tests do not reach answer by it too (the client checks each answer).
+#[tokio::test]
+async fn every_environment_serves_the_contract_and_keeps_it() {
+    let target = Target::from_env();
+    let client = client();
+    let mut documents = Vec::new();
+    for (prefix, _) in &target.buckets {
+        let served = client.get(target.url(prefix, "/main/openapi.json")).send().await.unwrap();
+        assert_eq!(served.status(), 200, "{prefix}");
+        documents.push(served.json::<Value>().await.unwrap());
+    }
+    assert!(documents.iter().all(|d| d == &documents[0]), "the environments serve different contracts");
+    assert_eq!(documents[0]["openapi"], "3.1.0");
+
+    let dev = target.prefix("dev");
+    let file = upload(&target, dev, "contract.png", png(64, 48, 7)).await;
+    let id = file["id"].as_str().unwrap();
+    let download = format!("/main/download/{id}");
+    for (method, path, status) in [
+        ("HEAD", download.clone(), 200),
+        ("GET", format!("{download}?width=160"), 200),
+        ("GET", format!("{download}?width=33"), 400),
+        ("GET", format!("/main/view/{id}"), 200),
+        ("GET", "/main/download/not-an-id".to_owned(), 404),
+        ("PUT", download.clone(), 405),
+        ("GET", "/main/nothing-here".to_owned(), 404),
+        ("GET", "/main/static/app.css".to_owned(), 200),
+        ("GET", "/main/api".to_owned(), 200),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = client.request(method.clone(), &target.url(dev, &path)).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{method} {path}");
+    }
+    let upload_without_file = client
+        .post(target.url(dev, "/main/upload"))
+        .multipart(reqwest::multipart::Form::new().text("note", "no file"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload_without_file.status(), 400);
 }

@@ -11,7 +11,8 @@
 //! - [`error`]: [`error::ApiError`], the HTTP face of [`crate::error_code::ErrorCode`];
 //! - [`negotiate`], [`request_id`], [`request_metrics`]: middleware;
 //! - [`conditional`], [`range`]: `If-None-Match`, `If-Range`, `Range`;
-//! - [`forwarded`], [`public_url`]: what the client sees behind a proxy.
+//! - [`forwarded`], [`public_url`]: what the client sees behind a proxy;
+//! - [`openapi`]: the API's contract, served and committed.
 
 pub mod conditional;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod form;
 pub mod forwarded;
 pub mod negotiate;
 pub mod one_at_a_time;
+pub mod openapi;
 pub mod public_url;
 pub mod range;
 pub mod request_id;

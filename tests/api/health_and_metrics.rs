@@ -57,3 +57,19 @@ async fn a_request_id_is_kept_when_sane_and_made_otherwise() {
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.headers()["x-request-id"], "trace-me");
 }
+
+/// The contract the app serves is the one committed for review.
+#[tokio::test]
+async fn the_served_contract_is_the_committed_one() {
+    let app = spawn_app(Backend::Fs).await;
+    let response = app.get("/main/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served = response.text().await.unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+    assert!(served == committed, "GET /main/openapi.json differs from docs/openapi.json");
+    let document: serde_json::Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let head = app.client.head(app.url("/main/openapi.json")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+}

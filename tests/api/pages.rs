@@ -109,3 +109,19 @@ async fn static_assets_are_served_with_their_types() {
     assert_eq!(app.get("/main/static/../Cargo.toml").await.status(), 404);
     assert_eq!(app.get("/main/static/nope.js").await.status(), 404);
 }
+
+/// The contract as a page, rendered by the app (no script, no CDN).
+#[tokio::test]
+async fn the_api_page_shows_every_operation_and_links_the_json() {
+    let app = spawn_app(Backend::Fs).await;
+    let response = app.get("/main/api").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"<a href="openapi.json">"#), "{html}");
+    for operation in ["POST /main/upload", "GET /main/download/{id}", "DELETE /main/download/{id}", "GET /readyz"] {
+        assert!(html.contains(operation), "the page lacks {operation}");
+    }
+    assert!(html.contains("unsupported_type") && html.contains("415"));
+    assert!(!html.contains("<script>") && !html.contains("https://"), "no inline script, nothing from elsewhere");
+}

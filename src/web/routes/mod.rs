@@ -41,6 +41,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(pages::view))
                     .route(web::head().to(pages::view)),
             )
+            .service(resource("/api", "GET, HEAD").route(web::get().to(pages::api)).route(web::head().to(pages::api)))
+            .service(
+                resource("/openapi.json", "GET, HEAD")
+                    .route(web::get().to(crate::web::openapi::serve))
+                    .route(web::head().to(crate::web::openapi::serve)),
+            )
             .service(
                 resource("/static/{name}", "GET, HEAD")
                     .route(web::get().to(static_files::serve))

@@ -13,6 +13,7 @@ use crate::image::variant::can_render;
 use crate::storage::ObjectKey;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ImageIds, Lenient, TokenQuery};
+use crate::web::openapi::{OperationSummary, summaries};
 use crate::web::public_url::base_path;
 use crate::web::routes::static_files::version_of;
 use crate::web::state::AppState;
@@ -79,6 +80,13 @@ struct ViewImage {
     location_removed: bool,
     /// "EXIF, XMP": what else was removed, if anything.
     metadata_removed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "api.html")]
+struct ApiPage {
+    layout: Layout,
+    operations: Vec<OperationSummary>,
 }
 
 #[derive(Template)]
@@ -161,6 +169,12 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         accept_hint: accept_hint(),
         variant_widths: state.variants.widths().iter().map(u32::to_string).collect::<Vec<_>>().join(","),
     };
+    html(StatusCode::OK, page.render(), CacheDirective::NoCache)
+}
+
+/// `GET /main/api`: the contract as a page, rendered here (no script, no CDN).
+pub async fn api(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let page = ApiPage { layout: Layout::new(base_path(&req)), operations: summaries() };
     html(StatusCode::OK, page.render(), CacheDirective::NoCache)
 }
 

@@ -16,6 +16,7 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
+use crate::image::ImageFormat;
 use crate::ingest::{Batch, Ingested, Pipeline};
 use crate::metrics::{InFlight, KindLabels};
 use crate::timeouts::IdleTimeout;
@@ -29,14 +30,19 @@ use crate::web::state::AppState;
 const MAX_OTHER_FIELDS: usize = 16;
 
 /// One stored file, as the answer describes it (the API tests read it back with this type too).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UploadedFile {
+    #[schema(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
     pub id: String,
+    #[schema(pattern = "^https?://")]
     pub url: String,
     pub size: u64,
+    #[schema(schema_with = image_media_type)]
     pub content_type: String,
     pub width: u64,
     pub height: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
     pub delete_token: String,
     pub file_name: Option<String>,
@@ -45,8 +51,19 @@ pub struct UploadedFile {
     pub message: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The contract's schema of `content_type`: one of the accepted formats.
+fn image_media_type() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ImageFormat::ALL.map(ImageFormat::mime_type)))
+        .build()
+}
+
+/// The answer to an upload: one entry per file, in order.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UploadResponse {
+    #[schema(min_items = 1)]
     pub files: Vec<UploadedFile>,
 }
 

@@ -18,6 +18,7 @@
 
 mod cells;
 mod memory;
+mod progress;
 mod render;
 mod stripping;
 mod variants;
@@ -29,6 +30,7 @@ use anyhow::{Context as _, ensure};
 use bytes::Bytes;
 use clap::Parser;
 use picshelf_loadtest::USER_AGENT;
+use progress::Progress;
 use reqwest::header::{ACCEPT, HeaderValue};
 
 use self::cells::{CellResult, Job, S3, common_headers, file_bytes, run_cell, template, upload_job};
@@ -143,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
     let mut downloads = Vec::new();
     let sizes: &[(usize, f64)] =
         if args.skip_throughput { &[] } else { &[(4 * KIB, 2000.0), (256 * KIB, 1000.0), (4 * MIB, 150.0)] };
+    let with_bin = args.picshelf_bin.is_some();
+    let extra_steps = if with_bin { 2 + if args.skip_throughput { 0 } else { 2 } } else { 0 };
+    let mut progress = Progress::new(sizes.len() * 6 + extra_steps);
     for (n, &(size, base_count)) in sizes.iter().enumerate() {
         let count = ((base_count * args.scale).round() as usize).max(c);
         let warm = c;
@@ -186,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
                 result.errors
             );
             up.results.push((target, CellResult { bodies: Vec::new(), ..result }));
+            progress.step(&format!("{} upload, {}", size_name(size), target.name()));
         }
         uploads.push(up);
 
@@ -225,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
                 result.errors
             );
             down.results.push((target, result));
+            progress.step(&format!("{} download, {}", size_name(size), target.name()));
         }
         downloads.push(down);
     }
@@ -234,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
         for backend in ["s3", "fs"] {
             eprintln!("bench: memory, {} streamed upload, {backend} backend", human_bytes(args.mem_bytes));
             memory.push(memory_test(&args, bin, backend, &client).await?);
+            progress.step(&format!("memory, {backend} backend"));
         }
     }
 
@@ -243,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
     {
         eprintln!("bench: metadata stripping, 4 MiB JPEGs with EXIF, strip_metadata off and on (disk backend)");
         stripping = Some(stripping_test(&args, bin, &client).await?);
+        progress.step("metadata stripping");
     }
     let mut variants = None;
     if let Some(bin) = &args.picshelf_bin
@@ -250,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
     {
         eprintln!("bench: variants of 12- and 24-megapixel JPEGs (disk backend)");
         variants = Some(variants_test(&args, bin, &client).await?);
+        progress.step("variants");
     }
 
     let report = render(&args, &uploads, &downloads, &memory, stripping.as_ref(), variants.as_ref(), started.elapsed());
