@@ -5,7 +5,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: run test test-steps lint test-tools unit api config clean-data lint-deploy \
-	stack stack-down stack-checks stack-checks-both-ways e2e browser-test load-smoke loadtest bench up down
+	stack stack-down stack-checks stack-checks-both-ways e2e browser-test load-smoke loadtest bench up down \
+	faults cluster cluster-down preview-up preview-down preview-list
 
 ## run: serve on http://127.0.0.1:8000 (dev environment, images under data/dev)
 run:
@@ -13,7 +14,8 @@ run:
 
 ## test: everything CI checks: formatting, clippy, unit and API tests (disk + Garage),
 ##       the deployment linters, the retry policy, then on one local stack through
-##       nginx: the e2e suite, the browser test, and short JMeter and goose runs.
+##       nginx: the e2e suite, the browser test, short JMeter and goose runs and
+##       two previews; then the short fault run on the clustered stack.
 ##       Failed API and e2e tests are retried alone (scripts/nextest-retry); any
 ##       test that passed only on a retry is named FLAKY at the end and in
 ##       artifacts/flaky.txt.
@@ -26,6 +28,7 @@ test-steps: lint test-tools
 	$(MAKE) lint-deploy
 	scripts/test-retry-setup
 	$(MAKE) stack-checks-both-ways
+	scripts/faults --short
 
 # Both ways stack-checks meets a stack: the e2e suite starts and stops its own,
 # the rest run against one started beforehand (what `make stack` then
@@ -87,6 +90,31 @@ load-smoke:
 ## loadtest: goose, 100..800 users through nginx (stack in release, rate limit raised); artifacts/loadtest/
 loadtest:
 	scripts/loadtest
+
+## preview-up / preview-down NAME=pr-42, preview-list: preview environments on the
+##         running stack (scripts/preview; README, Preview environments)
+preview-up:
+	scripts/preview up "$(NAME)"
+
+preview-down:
+	scripts/preview down "$(NAME)"
+
+preview-list:
+	scripts/preview list
+
+## faults: the clustered stack under load through four faults (node kill, node freeze,
+##         replica kill, whole store down); a table per phase, every upload verified,
+##         the bucket audited; artifacts/faults/<run>/ (~5 min)
+faults:
+	scripts/faults
+
+## cluster: the clustered topology natively (3 Garage nodes behind an S3 balancer,
+##          2 prod replicas); state in .cache/stack-cluster; stop with cluster-down
+cluster:
+	PICSHELF_STACK_DIR=$(CURDIR)/.cache/stack-cluster scripts/stack up --cluster
+
+cluster-down:
+	PICSHELF_STACK_DIR=$(CURDIR)/.cache/stack-cluster scripts/stack down
 
 ## bench: picshelf vs Garage throughput, and memory during a 1 GiB upload; artifacts/bench/bench.md
 bench:

@@ -2,6 +2,7 @@
 //! multipart bodies, byte accounting, the report's statistics and plot. Test
 //! images come from `picshelf-test-images`.
 
+pub mod faults;
 pub mod http;
 pub mod report;
 pub mod stats;

@@ -33,6 +33,15 @@ struct Cli {
 enum Command {
     /// Run the scenario once at one user level (goose's options choose users, run time, host).
     Run(Box<RunArgs>),
+    /// The fault run's table (scripts/faults): DIR/load/samples.csv cut into the
+    /// phases of DIR/phases.csv; writes DIR/report.md and fails on a violation.
+    FaultsReport {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The longest time, after a fault is undone, until requests succeed again.
+        #[arg(long = "max-recovery-secs", default_value_t = 20.0)]
+        max_recovery_secs: f64,
+    },
     /// Download every recorded upload and check its length and sha256.
     Verify {
         /// uploads.jsonl files written by `run`.
@@ -136,12 +145,31 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(outcome.failed.is_empty(), "{} uploads did not verify", outcome.failed.len());
             Ok(())
         }
+        Command::FaultsReport { dir, max_recovery_secs } => faults_report(&dir, max_recovery_secs),
         Command::Report { dir, context } => {
             print!("{}", report::write(&dir, &context)?);
             println!("report: {}/report.{{md,csv,svg}}", dir.display());
             Ok(())
         }
     }
+}
+
+fn faults_report(dir: &std::path::Path, max_recovery_secs: f64) -> anyhow::Result<()> {
+    use picshelf_loadtest::faults;
+    let samples = picshelf_loadtest::stats::read_samples(&dir.join("load").join("samples.csv"))?;
+    let phases = faults::read_phases(&dir.join("phases.csv"))?;
+    let figures = faults::figures(&samples, &phases);
+    let table = faults::markdown(&figures);
+    let before = faults::failures_before(&samples, &phases);
+    let violations = faults::violations(&figures, before, max_recovery_secs);
+    let mut report = format!("{table}\n{} requests in all; recovery bound {max_recovery_secs} s.\n", samples.len());
+    for violation in &violations {
+        report.push_str(&format!("\nFAILED: {violation}"));
+    }
+    std::fs::write(dir.join("report.md"), &report)?;
+    print!("{report}");
+    anyhow::ensure!(violations.is_empty(), "{} violation(s)", violations.len());
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {

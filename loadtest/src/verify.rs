@@ -78,10 +78,11 @@ pub async fn verify(records: Vec<UploadRecord>, concurrency: usize, delete: bool
 
 async fn check_one(client: &reqwest::Client, record: &UploadRecord) -> Result<(), String> {
     let mut last = String::new();
-    // A transient connection error is retried; a wrong answer is not.
-    for attempt in 0..3 {
+    // A transient connection error and a 503 (the store is briefly away,
+    // "retry later") are retried; a wrong answer is not.
+    for attempt in 0..6 {
         if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
         }
         let response = match client.get(&record.url).send().await {
             Ok(r) => r,
@@ -91,6 +92,10 @@ async fn check_one(client: &reqwest::Client, record: &UploadRecord) -> Result<()
             }
         };
         let status = response.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            last = "status 503 Service Unavailable".to_owned();
+            continue;
+        }
         if status != reqwest::StatusCode::OK {
             return Err(format!("status {status}"));
         }

@@ -104,6 +104,34 @@ const TOKEN: Param = Param {
 use ErrorCode as E;
 use HttpMethod::{Delete, Get, Head, Post};
 
+/// A page (`GET`, `HEAD`) that only fails on a broken template.
+const fn page(path: &'static str, summary: &'static str) -> Route {
+    Route {
+        path,
+        methods: &[Get, Head],
+        summary,
+        params: &[],
+        upload: false,
+        answers: &[Answer { status: 200, description: "the page", body: Body::Html }],
+        errors: &[E::InternalError],
+        proxy: &[],
+    }
+}
+
+/// A permanent redirect to the upload page.
+const fn to_the_page(path: &'static str) -> Route {
+    Route {
+        path,
+        methods: &[Get, Head],
+        summary: "To the page",
+        params: &[],
+        upload: false,
+        answers: &[Answer { status: 308, description: "Location: main/", body: Body::Empty }],
+        errors: &[],
+        proxy: &[],
+    }
+}
+
 /// Every route picshelf answers, with every status it can give.
 const ROUTES: &[Route] = &[
     Route {
@@ -224,16 +252,7 @@ const ROUTES: &[Route] = &[
         errors: &[E::NotFound, E::StorageUnavailable, E::InternalError],
         proxy: &[],
     },
-    Route {
-        path: "/main/",
-        methods: &[Get, Head],
-        summary: "The upload page",
-        params: &[],
-        upload: false,
-        answers: &[Answer { status: 200, description: "the page", body: Body::Html }],
-        errors: &[E::InternalError],
-        proxy: &[],
-    },
+    page("/main/", "The upload page"),
     Route {
         path: "/main/static/{name}",
         methods: &[Get, Head],
@@ -261,36 +280,9 @@ const ROUTES: &[Route] = &[
         errors: &[],
         proxy: &[],
     },
-    Route {
-        path: "/main/api",
-        methods: &[Get, Head],
-        summary: "This document as a page",
-        params: &[],
-        upload: false,
-        answers: &[Answer { status: 200, description: "the page", body: Body::Html }],
-        errors: &[E::InternalError],
-        proxy: &[],
-    },
-    Route {
-        path: "/",
-        methods: &[Get, Head],
-        summary: "To the page",
-        params: &[],
-        upload: false,
-        answers: &[Answer { status: 308, description: "Location: main/", body: Body::Empty }],
-        errors: &[],
-        proxy: &[],
-    },
-    Route {
-        path: "/main",
-        methods: &[Get, Head],
-        summary: "To the page",
-        params: &[],
-        upload: false,
-        answers: &[Answer { status: 308, description: "Location: main/", body: Body::Empty }],
-        errors: &[],
-        proxy: &[],
-    },
+    page("/main/api", "This document as a page"),
+    to_the_page("/"),
+    to_the_page("/main"),
     Route {
         path: "/healthz",
         methods: &[Get, Head],

@@ -356,3 +356,31 @@ async fn fs_leftovers_of_a_crash_are_swept_periodically() {
     assert!(fresh.exists(), "a fresh entry is not a leftover");
     assert_eq!(app.metric_sum("picshelf_leftovers_removed_total").await, 1.0);
 }
+
+/// The store wrote the image but its answer was lost (it died right after, or
+/// the reply was dropped): the upload answers 503, and the image it did not
+/// hand out must not stay behind under a name nobody knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_write_whose_answer_is_lost_leaves_no_image_behind() {
+    use crate::helpers::lossy_relay::LossyRelay;
+    let garage = garage::garage();
+    let relay = LossyRelay::start(format!("127.0.0.1:{}", garage.s3_port())).await;
+    let endpoint = relay.url.clone();
+    let app = spawn_app_in(
+        new_bucket(garage.clone()).await,
+        move |settings| {
+            settings.storage.s3.endpoint = endpoint;
+            settings.storage.s3.operation_timeout_ms = 1000;
+        },
+        None,
+    )
+    .await;
+
+    relay.lose_answers(true);
+    let response = app.upload(vec![FilePart::png("lost.png", 64, 48)]).await;
+    assert_eq!(response.status(), 503, "{:?}", response.text().await);
+    relay.lose_answers(false);
+    // The store did write it (only its answer was lost; before the fix the
+    // image stayed for good): it goes, in the background.
+    app.assert_stores_within(&[], Duration::from_secs(20)).await;
+}

@@ -151,6 +151,32 @@ impl S3Store {
     }
 }
 
+/// What puts an upload under its final key: one PutObject of the whole body,
+/// or the copy of the assembled staging object.
+enum LastWrite {
+    Single(Bytes),
+    Publish(StagedObject),
+}
+
+/// The final key of an upload whose last write is under way; dropped without
+/// [`confirm`](Self::confirm), it is deleted in the background.
+struct UnconfirmedKey(Option<(Bucket, String)>);
+
+impl UnconfirmedKey {
+    fn confirm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for UnconfirmedKey {
+    fn drop(&mut self) {
+        if let Some((bucket, key)) = self.0.take() {
+            tracing::warn!(%key, "the final write of an upload failed or was dropped; deleting what it may have left");
+            bucket.delete_in_background(key);
+        }
+    }
+}
+
 #[async_trait(?Send)]
 impl ImageStore for S3Store {
     async fn put(&self, object: &NewObject, mut body: UploadBody<'_>) -> Result<StoredObject, StoreError> {
@@ -173,16 +199,26 @@ impl ImageStore for S3Store {
         }
         let finished = body.finish();
         let last = parts.finish();
-        match multipart {
-            None => self.put_single(object, last, &finished).await?,
+        let last_write = match multipart {
+            None => LastWrite::Single(last),
             Some(mut upload) => {
                 if !last.is_empty() {
                     upload.send_part(last).await?;
                 }
-                let staged = upload.complete().await?;
-                self.publish_staged(object, staged, &finished).await?;
+                LastWrite::Publish(upload.complete().await?)
             }
+        };
+        // From here on the final key may exist even if the call fails: the
+        // store can write it and lose its answer (it dies, the reply is
+        // dropped, the deadline passes, the request is dropped). Unless the
+        // write is known to have succeeded, the key is deleted in the
+        // background; nobody else knows this fresh id.
+        let unconfirmed = UnconfirmedKey(Some((self.bucket.clone(), self.bucket.key(&object.id))));
+        match last_write {
+            LastWrite::Single(body) => self.put_single(object, body, &finished).await?,
+            LastWrite::Publish(staged) => self.publish_staged(object, staged, &finished).await?,
         }
+        unconfirmed.confirm();
         Ok(finished)
     }
 

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod forward_proxy;
 pub mod garage;
 pub mod images;
+pub mod lossy_relay;
 pub mod oss_front;
 pub mod raw_http;
 
