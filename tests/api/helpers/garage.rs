@@ -109,9 +109,26 @@ fn signal(pid: i32, signal: i32) {
 
 impl Garage {
     /// Starts a server of its own (for tests that stop or freeze it). It dies
-    /// with the test process, and when dropped.
+    /// with the test process, and when dropped. Its ports are picked free and
+    /// bound by Garage a moment later, so another process may take one in
+    /// between (with a test per process, dozens pick ports at once): a server
+    /// that is not healthy in time is killed and started on other ports.
     pub fn start() -> Garage {
         let _ = python();
+        for attempt in 1..=3 {
+            let garage = Self::configure_new();
+            garage.spawn();
+            if garage.healthy_within(Duration::from_secs(20)) {
+                return garage;
+            }
+            signal(*garage.pid.lock().unwrap(), libc::SIGKILL);
+            eprintln!("garage was not healthy on {} (attempt {attempt}); trying other ports", garage.s3_endpoint);
+        }
+        panic!("garage did not become healthy on three sets of ports");
+    }
+
+    /// A server's directory, configuration and free ports; not started yet.
+    fn configure_new() -> Garage {
         let dir = tempfile::tempdir().expect("garage dir");
         let (s3_port, rpc_port, admin_port) = (free_port(), free_port(), free_port());
         let admin_token = random_hex(16);
@@ -136,7 +153,7 @@ admin_token = "{admin_token}"
         );
         let config_path = dir.path().join("garage.toml");
         std::fs::write(&config_path, config).expect("garage config");
-        let garage = Garage {
+        Garage {
             s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
             admin_endpoint: format!("http://127.0.0.1:{admin_port}"),
             admin_token,
@@ -146,13 +163,21 @@ admin_token = "{admin_token}"
             log_path: dir.path().join("garage.log"),
             pid: Mutex::new(0),
             _dir: dir,
-        };
-        garage.launch();
-        garage
+        }
     }
 
     /// Starts the server process and waits until it is healthy.
     fn launch(&self) {
+        self.spawn();
+        assert!(
+            self.healthy_within(Duration::from_secs(60)),
+            "garage did not become healthy; see {}",
+            self.log_path.display()
+        );
+    }
+
+    /// Starts the server process.
+    fn spawn(&self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("garage log");
         let mut command = Command::new(garage_binary());
         command
@@ -168,7 +193,6 @@ admin_token = "{admin_token}"
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         *self.pid.lock().unwrap() = spawn_tied_to_this_process(command).expect("garage starts");
-        self.wait_until_healthy();
     }
 
     /// SIGSTOP: the server keeps its sockets but answers nothing (a hung store).
@@ -196,13 +220,19 @@ admin_token = "{admin_token}"
         self.launch();
     }
 
-    fn wait_until_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let address = self.admin_endpoint.trim_start_matches("http://").to_owned();
+    /// Whether the admin API answers /health with 200 within `patience`. Every
+    /// step is bounded: whatever holds the port may never answer.
+    fn healthy_within(&self, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        let address: std::net::SocketAddr =
+            self.admin_endpoint.trim_start_matches("http://").parse().expect("admin address");
         loop {
             let healthy = (|| -> std::io::Result<bool> {
                 use std::io::{Read, Write};
-                let mut stream = std::net::TcpStream::connect(&address)?;
+                let step = Duration::from_secs(2);
+                let mut stream = std::net::TcpStream::connect_timeout(&address, step)?;
+                stream.set_read_timeout(Some(step))?;
+                stream.set_write_timeout(Some(step))?;
                 stream.write_all(b"GET /health HTTP/1.0\r\n\r\n")?;
                 let mut answer = String::new();
                 stream.read_to_string(&mut answer)?;
@@ -210,15 +240,20 @@ admin_token = "{admin_token}"
             })()
             .unwrap_or(false);
             if healthy {
-                return;
+                return true;
             }
-            assert!(Instant::now() < deadline, "garage did not become healthy; see {}", self.log_path.display());
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     async fn admin(&self, endpoint: &str, body: serde_json::Value) -> serde_json::Value {
-        let response = reqwest::Client::new()
+        let response = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
             .post(format!("{}/v2/{endpoint}", self.admin_endpoint))
             .bearer_auth(&self.admin_token)
             .json(&body)
