@@ -6,6 +6,8 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{CacheControl, CacheDirective};
+use std::sync::LazyLock;
+
 use serde_json::json;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -480,12 +482,21 @@ pub fn document() -> OpenApi {
         .build()
 }
 
+/// The contract as a JSON value, built once: it depends on the code alone.
+fn value() -> &'static serde_json::Value {
+    static VALUE: LazyLock<serde_json::Value> =
+        LazyLock::new(|| serde_json::to_value(document()).unwrap_or_else(|e| json!({ "error": e.to_string() })));
+    &VALUE
+}
+
 /// The contract as served and committed: pretty JSON and a final newline.
-pub fn json() -> String {
-    let value = serde_json::to_value(document()).unwrap_or_else(|e| json!({ "error": e.to_string() }));
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    text.push('\n');
-    text
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let mut text = serde_json::to_string_pretty(value()).unwrap_or_default();
+        text.push('\n');
+        text
+    });
+    &JSON
 }
 
 /// One operation of the contract, for the page at `/main/api`.
@@ -500,7 +511,7 @@ pub struct OperationSummary {
 
 /// Every operation of [`document`], in the table's order.
 pub fn summaries() -> Vec<OperationSummary> {
-    let document = serde_json::to_value(document()).unwrap_or_default();
+    let document = value();
     let mut out = Vec::new();
     for route in ROUTES {
         for method in route.methods {

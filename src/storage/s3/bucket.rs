@@ -269,3 +269,35 @@ impl Bucket {
         }
     }
 }
+
+/// An object whose key is deleted in the background when the guard drops,
+/// unless [`keep`](Self::keep) says it belongs there: an assembled staging
+/// object until it is published, a final key until its write is confirmed
+/// (the store may write it and lose its answer).
+pub struct KeyGuard {
+    bucket: Bucket,
+    key: String,
+}
+
+impl KeyGuard {
+    pub fn new(bucket: &Bucket, key: String) -> Self {
+        Self { bucket: bucket.clone(), key }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The object is where it belongs: nothing to delete.
+    pub fn keep(mut self) {
+        self.key.clear();
+    }
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        if !self.key.is_empty() {
+            self.bucket.delete_in_background(std::mem::take(&mut self.key));
+        }
+    }
+}

@@ -45,8 +45,8 @@ use aws_sdk_s3::types::MetadataDirective;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use self::bucket::{Bucket, Deadlines};
-use self::multipart::{MultipartUpload, StagedObject};
+use self::bucket::{Bucket, Deadlines, KeyGuard};
+use self::multipart::MultipartUpload;
 use self::parts::PartBuffer;
 use super::{
     ByteRange, Finished, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, ResponseHeaders, StoreError,
@@ -118,7 +118,7 @@ impl S3Store {
     async fn publish_staged(
         &self,
         object: &NewObject,
-        staged: StagedObject,
+        staged: KeyGuard,
         finished: &Finished,
     ) -> Result<(), StoreError> {
         if finished.size > self.copy_threshold {
@@ -155,26 +155,7 @@ impl S3Store {
 /// or the copy of the assembled staging object.
 enum LastWrite {
     Single(Bytes),
-    Publish(StagedObject),
-}
-
-/// The final key of an upload whose last write is under way; dropped without
-/// [`confirm`](Self::confirm), it is deleted in the background.
-struct UnconfirmedKey(Option<(Bucket, String)>);
-
-impl UnconfirmedKey {
-    fn confirm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for UnconfirmedKey {
-    fn drop(&mut self) {
-        if let Some((bucket, key)) = self.0.take() {
-            tracing::warn!(%key, "the final write of an upload failed or was dropped; deleting what it may have left");
-            bucket.delete_in_background(key);
-        }
-    }
+    Publish(KeyGuard),
 }
 
 #[async_trait(?Send)]
@@ -213,12 +194,12 @@ impl ImageStore for S3Store {
         // dropped, the deadline passes, the request is dropped). Unless the
         // write is known to have succeeded, the key is deleted in the
         // background; nobody else knows this fresh id.
-        let unconfirmed = UnconfirmedKey(Some((self.bucket.clone(), self.bucket.key(&object.id))));
+        let unconfirmed = KeyGuard::new(&self.bucket, self.bucket.key(&object.id));
         match last_write {
             LastWrite::Single(body) => self.put_single(object, body, &finished).await?,
             LastWrite::Publish(staged) => self.publish_staged(object, staged, &finished).await?,
         }
-        unconfirmed.confirm();
+        unconfirmed.keep();
         Ok(finished)
     }
 

@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
-use super::bucket::Bucket;
+use super::bucket::{Bucket, KeyGuard};
 use super::metadata;
 use crate::storage::{Finished, NewObject, StoreError};
 
@@ -161,7 +161,7 @@ impl MultipartUpload {
 
     /// Waits for every part and completes the upload: the object is whole
     /// under its key. A staging key is guarded until it is published.
-    pub async fn complete(mut self) -> Result<StagedObject, StoreError> {
+    pub async fn complete(mut self) -> Result<KeyGuard, StoreError> {
         while !self.in_flight.is_empty() {
             self.finish_oldest_part().await?;
         }
@@ -183,7 +183,7 @@ impl MultipartUpload {
         let deadline = self.bucket.deadlines.transfer(self.sent_bytes);
         self.bucket.send("CompleteMultipartUpload", deadline, request).await?;
         self.done = true;
-        Ok(StagedObject { bucket: self.bucket.clone(), key: self.key.clone() })
+        Ok(KeyGuard::new(&self.bucket, self.key.clone()))
     }
 }
 
@@ -197,31 +197,6 @@ impl Drop for MultipartUpload {
         self.bucket.abort_in_background(self.key.clone(), self.upload_id.clone());
         if self.completing {
             self.bucket.delete_in_background(self.key.clone());
-        }
-    }
-}
-
-/// An assembled object under its staging key; dropping the guard deletes it.
-pub struct StagedObject {
-    bucket: Bucket,
-    key: String,
-}
-
-impl StagedObject {
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// The object is where it belongs (not a staging copy): nothing to delete.
-    pub fn keep(mut self) {
-        self.key.clear();
-    }
-}
-
-impl Drop for StagedObject {
-    fn drop(&mut self) {
-        if !self.key.is_empty() {
-            self.bucket.delete_in_background(std::mem::take(&mut self.key));
         }
     }
 }
