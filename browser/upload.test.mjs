@@ -6,8 +6,9 @@
 // The base URL is where the app is mounted: http://host:port for the app
 // itself, or http://host:port/dev behind nginx. With PICSHELF_PREFIX_PROXY_CHECK=1
 // (the app itself), one more test puts it behind a tiny proxy under /dev. Screenshots go to
-// artifacts/screenshots/ (or PICSHELF_SCREENSHOT_DIR). scripts/browser-test
-// starts an app and runs this file.
+// artifacts/screenshots/ (or PICSHELF_SCREENSHOT_DIR). Behind nginx, PICSHELF_CACHE_VALID_SECS
+// is its download cache's validity (a deleted image may be served that long).
+// scripts/browser-test starts an app and runs this file.
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -202,6 +203,23 @@ async function statusOf(id) {
   return (await context.request.get(`${PAGE_URL}download/${id}`, { failOnStatusCode: false })).status();
 }
 
+/**
+ * Waits until image `id` and its thumbnails answer 404. A proxy's download cache
+ * (nginx: PICSHELF_CACHE_VALID_SECS) may serve them that much longer after a
+ * delete: this fails when they outlive it.
+ */
+async function goneWithinCacheValidity(id) {
+  const deadline = Date.now() + Number(process.env.PICSHELF_CACHE_VALID_SECS || 0) * 1000 + 2000;
+  for (const query of ["", "?width=160", "?width=320", "?width=640", "?width=1280"]) {
+    const url = `${PAGE_URL}download/${id}${query}`;
+    let status;
+    while ((status = (await context.request.get(url, { failOnStatusCode: false })).status()) !== 404) {
+      assert.ok(Date.now() < deadline, `${url} still answers ${status} after the cache validity`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 before(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const dir = mkdtempSync(path.join(tmpdir(), "picshelf-browser-"));
@@ -366,7 +384,7 @@ describe(`the upload page at ${PAGE_URL}`, () => {
     await item.getByRole("button", { name: "Delete hills.png" }).click();
     await item.waitFor({ state: "detached" });
     assert.equal(await page.locator("#gallery .gallery-item").count(), 1);
-    assert.equal(await statusOf(id), 404);
+    await goneWithinCacheValidity(id);
     assert.equal(await statusOf(uploaded["sunset.png"]), 200, "the other one stays");
 
     await page.reload();
@@ -463,7 +481,7 @@ describe(`the upload page at ${PAGE_URL}`, () => {
     page.once("dialog", (dialog) => dialog.accept());
     await card.getByRole("button", { name: "Delete" }).click();
     await page.getByText("Deleted: this image is gone from picshelf.").waitFor();
-    assert.equal(await statusOf(id), 404);
+    await goneWithinCacheValidity(id);
 
     await page.goto(PAGE_URL);
     await page.locator("#gallery-empty").waitFor({ state: "visible" });
@@ -511,6 +529,7 @@ describe(`the upload page at ${PAGE_URL}`, () => {
     });
     assert.equal(removed.status(), 204);
     expectedFailures.push(`${PAGE_URL}download/${droppedId}`);
+    await goneWithinCacheValidity(droppedId);
     const later = await newContext({ storageState: await context.storageState() });
     try {
       const tab = watch(await later.newPage());

@@ -8,7 +8,9 @@
 //! - `E2E_BUCKET_PROD`, `E2E_BUCKET_DEV`, `E2E_BUCKET_TEST`: the deployment's
 //!   three environments under `/`, `/dev` and `/test`; or `E2E_BUCKET` alone:
 //!   one environment at the base URL (a preview, `scripts/preview env NAME`);
-//! - `E2E_MAX_REQUEST_BYTES`: the body limit of proxy and app (default 104857600).
+//! - `E2E_MAX_REQUEST_BYTES`: the body limit of proxy and app (default 104857600);
+//! - `E2E_CACHE_VALID_SECS`: how long the proxy serves a cached download before
+//!   asking the app again, nginx's `PICSHELF_NGINX_CACHE_VALID_SECS` (default 5).
 
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ pub struct Target {
     /// Each environment's prefix under the base URL, and its bucket.
     pub buckets: Vec<(&'static str, String)>,
     pub max_request_bytes: u64,
+    /// The proxy's download cache validity: the longest a deleted image may still be served.
+    pub cache_valid: Duration,
     s3: aws_sdk_s3::Client,
 }
 
@@ -59,6 +63,9 @@ impl Target {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(104_857_600),
+            cache_valid: Duration::from_secs(
+                std::env::var("E2E_CACHE_VALID_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
+            ),
             s3: picshelf_s3_client::client(&options).expect("a client without a proxy URL builds"),
         }
     }

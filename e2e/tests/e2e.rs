@@ -1,9 +1,9 @@
 //! picshelf through its proxy, as a user and an operator see it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use picshelf_e2e::{Target, client, form, png, sha256_hex};
+use picshelf_e2e::{Client, Response, Target, client, form, png, sha256_hex};
 use serde_json::Value;
 
 /// Uploads one file to the environment at `prefix`, waiting out the proxy's
@@ -58,7 +58,123 @@ async fn an_image_goes_up_comes_back_whole_in_ranges_and_from_cache_and_can_be_d
     assert_eq!(wrong.status(), 403);
     let deleted = client.delete(url).header("X-Delete-Token", token).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
-    assert_eq!(client.get(url).send().await.unwrap().status(), 404);
+    gone_within(&client, url, target.cache_valid).await;
+    assert_eq!(client.head(url).send().await.unwrap().status(), 404);
+}
+
+/// Polls `url` until it answers 404, and fails when that takes longer than
+/// the proxy's download cache may serve a deleted image (its validity, and
+/// nginx's one-second clock).
+async fn gone_within(client: &Client, url: &str, validity: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let response = client.get(url).send().await.unwrap();
+        let status = response.status().as_u16();
+        if status == 404 {
+            return start.elapsed();
+        }
+        assert_eq!(status, 200, "{url} after its DELETE");
+        let cache = response.headers().get("x-cache-status").map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            start.elapsed() <= validity + Duration::from_millis(1500),
+            "{url} still served ({cache:?}) {:?} after its DELETE; the cache validity is {validity:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cache_status(response: &Response) -> String {
+    response.headers().get("x-cache-status").map_or("(none)", |v| v.to_str().unwrap()).to_owned()
+}
+
+#[tokio::test]
+async fn the_proxy_caches_downloads_per_environment_with_ranges_heads_and_304s() {
+    let target = Target::from_env();
+    let client = client();
+    let bytes = png(320, 240, 7);
+    let file = upload(&target, "", "cached.png", bytes.clone()).await;
+    let id = file["id"].as_str().unwrap();
+    let url = file["url"].as_str().unwrap();
+
+    let first = client.get(url).send().await.unwrap();
+    assert_eq!((first.status().as_u16(), cache_status(&first)), (200, "MISS".into()));
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(first.bytes().await.unwrap(), bytes);
+    let second = client.get(url).send().await.unwrap();
+    assert_eq!((second.status().as_u16(), cache_status(&second)), (200, "HIT".into()));
+    assert_eq!(second.headers()["etag"], etag.as_str());
+    assert_eq!(second.headers()["content-type"], "image/png");
+    assert!(second.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert_eq!(second.bytes().await.unwrap(), bytes);
+
+    // Ranges, HEAD and If-None-Match, answered from the cached file.
+    let len = bytes.len();
+    for (range, start, end) in [("bytes=10-99", 10, 99), ("bytes=-50", len - 50, len - 1), ("bytes=100-", 100, len - 1)]
+    {
+        let part = client.get(url).header("Range", range).send().await.unwrap();
+        assert_eq!((part.status().as_u16(), cache_status(&part)), (206, "HIT".into()), "{range}");
+        assert_eq!(part.headers()["content-range"], format!("bytes {start}-{end}/{len}").as_str());
+        assert_eq!(part.bytes().await.unwrap(), bytes[start..=end], "{range}");
+    }
+    let outside = client.get(url).header("Range", format!("bytes={len}-")).send().await.unwrap();
+    assert_eq!(outside.status(), 416);
+    let head = client.head(url).send().await.unwrap();
+    assert_eq!((head.status().as_u16(), cache_status(&head)), (200, "HIT".into()));
+    assert_eq!(head.headers()["content-length"], len.to_string().as_str());
+    let not_modified = client.get(url).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!((not_modified.status().as_u16(), cache_status(&not_modified)), (304, "HIT".into()));
+
+    // A variant is cached under its own URL.
+    let variant = format!("{url}?width=160");
+    let made = client.get(&variant).send().await.unwrap();
+    assert_eq!((made.status().as_u16(), cache_status(&made)), (200, "MISS".into()));
+    let made = made.bytes().await.unwrap();
+    let again = client.get(&variant).send().await.unwrap();
+    assert_eq!((again.status().as_u16(), cache_status(&again)), (200, "HIT".into()));
+    assert_eq!(again.bytes().await.unwrap(), made);
+    assert_ne!(made, bytes);
+
+    // One cache, one key per environment: prod's cached image is not another environment's.
+    for (prefix, _) in target.buckets.iter().filter(|(prefix, _)| !prefix.is_empty()) {
+        let other = client.get(target.url(prefix, &format!("/main/download/{id}"))).send().await.unwrap();
+        assert_eq!(other.status(), 404, "{id} via {prefix}");
+    }
+
+    // Past its validity, nginx asks the app again (a 304 from the app) and serves it on.
+    tokio::time::sleep(target.cache_valid + Duration::from_millis(1100)).await;
+    let later = client.get(url).send().await.unwrap();
+    assert_eq!((later.status().as_u16(), cache_status(&later)), (200, "REVALIDATED".into()));
+    assert_eq!(later.bytes().await.unwrap(), bytes);
+
+    // Deleted: neither the image nor its cached variant outlives the validity.
+    let token = file["delete_token"].as_str().unwrap();
+    assert_eq!(client.delete(url).header("X-Delete-Token", token).send().await.unwrap().status(), 204);
+    let image_gone = gone_within(&client, url, target.cache_valid).await;
+    let variant_gone = gone_within(&client, &variant, target.cache_valid).await;
+    eprintln!(
+        "deleted image served {image_gone:?} more, its variant {variant_gone:?} (validity {:?})",
+        target.cache_valid
+    );
+}
+
+#[tokio::test]
+async fn a_cold_range_request_gets_its_bytes_and_fills_the_cache() {
+    let target = Target::from_env();
+    let client = client();
+    let bytes = png(200, 150, 9);
+    let file = upload(&target, "", "cold.png", bytes.clone()).await;
+    let url = file["url"].as_str().unwrap();
+    let part = client.get(url).header("Range", "bytes=20-59").send().await.unwrap();
+    assert_eq!(cache_status(&part), "MISS");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 20-59/{}", bytes.len()).as_str());
+    assert_eq!(part.bytes().await.unwrap(), bytes[20..60]);
+    let whole = client.get(url).send().await.unwrap();
+    assert_eq!((whole.status().as_u16(), cache_status(&whole)), (200, "HIT".into()));
+    assert_eq!(whole.bytes().await.unwrap(), bytes);
+    let token = file["delete_token"].as_str().unwrap();
+    assert_eq!(client.delete(url).header("X-Delete-Token", token).send().await.unwrap().status(), 204);
 }
 
 #[tokio::test]

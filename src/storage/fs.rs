@@ -35,7 +35,11 @@ use crate::image::metadata::Removed;
 use crate::timeouts::IdleTimeout;
 
 const WRITE_BUFFER: usize = 256 * 1024;
-const READ_CHUNK: usize = 64 * 1024;
+/// Downloads read the file in chunks of this size (or the whole file when
+/// smaller): one blocking-pool hop and one socket write per chunk. 64 KiB
+/// chunks served 4 MiB files at 0.66x the rate of gunicorn's sendfile; 512 KiB
+/// at 1.1-1.2x (make bench), for at most one chunk held per download.
+const READ_CHUNK: usize = 512 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -279,7 +283,8 @@ impl ImageStore for FsStore {
     async fn get(&self, key: &ObjectKey, range: Option<ByteRange>) -> Result<Option<Object>, StoreError> {
         let opened = within("opening object", self.deadline, self.open_object(key, range)).await?;
         let Some((info, file, len)) = opened else { return Ok(None) };
-        let chunks = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
+        let capacity = usize::try_from(len).unwrap_or(READ_CHUNK).clamp(1, READ_CHUNK);
+        let chunks = ReaderStream::with_capacity(file.take(len), capacity)
             .map_err(|e| StoreError::unavailable("reading object", e));
         let pause = self.deadline;
         let body =

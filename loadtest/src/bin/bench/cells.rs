@@ -2,6 +2,7 @@
 //! flight, timed to the last byte; and the requests themselves (picshelf
 //! uploads and downloads, presigned Garage PUTs and GETs).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -35,6 +36,8 @@ pub struct CellResult {
     pub latencies_us: Vec<u64>,
     /// Answers of successful requests (upload JSON), in no particular order.
     pub bodies: Vec<Bytes>,
+    /// Answers by their `X-Cache-Status` (nginx's cache), when they had one.
+    pub cache_statuses: BTreeMap<String, usize>,
 }
 
 impl CellResult {
@@ -49,8 +52,9 @@ impl CellResult {
     }
 }
 
-/// One request's time (µs), payload bytes moved, and its answer when kept; or why it failed.
-type Outcome = Result<(u64, u64, Option<Bytes>), String>;
+/// One request's time (µs), payload bytes moved, its answer when kept and
+/// its `X-Cache-Status`; or why it failed.
+type Outcome = Result<(u64, u64, Option<Bytes>, Option<String>), String>;
 
 /// Runs `jobs` with `concurrency` in flight, reading every answer to its end.
 pub async fn run_cell(client: &reqwest::Client, jobs: Vec<Job>, concurrency: usize, keep_bodies: bool) -> CellResult {
@@ -71,6 +75,10 @@ pub async fn run_cell(client: &reqwest::Client, jobs: Vec<Job>, concurrency: usi
                 let t = Instant::now();
                 let response = builder.send().await.map_err(|e| format!("{}", e.without_url()))?;
                 let status = response.status().as_u16();
+                let cache = response
+                    .headers()
+                    .get("x-cache-status")
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
                 let body = response.bytes().await.map_err(|e| format!("body: {}", e.without_url()))?;
                 let us = t.elapsed().as_micros() as u64;
                 if status != job.expect_status {
@@ -82,7 +90,7 @@ pub async fn run_cell(client: &reqwest::Client, jobs: Vec<Job>, concurrency: usi
                     return Err(format!("{} bytes, expected {len}", body.len()));
                 }
                 let moved = if job.expect_len.is_some() { body.len() as u64 } else { payload };
-                Ok((us, moved, keep_bodies.then_some(body)))
+                Ok((us, moved, keep_bodies.then_some(body), cache))
             }
         })
         .buffer_unordered(concurrency)
@@ -97,10 +105,14 @@ pub async fn run_cell(client: &reqwest::Client, jobs: Vec<Job>, concurrency: usi
         payload_bytes: 0,
         latencies_us: Vec::with_capacity(requests),
         bodies: Vec::new(),
+        cache_statuses: BTreeMap::new(),
     };
     for o in outcomes {
         match o {
-            Ok((us, moved, body)) => {
+            Ok((us, moved, body, cache)) => {
+                if let Some(cache) = cache {
+                    *result.cache_statuses.entry(cache).or_insert(0) += 1;
+                }
                 result.latencies_us.push(us);
                 result.payload_bytes += moved;
                 result.bodies.extend(body);

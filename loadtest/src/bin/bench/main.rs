@@ -21,22 +21,22 @@ mod memory;
 mod progress;
 mod render;
 mod stripping;
+mod throughput;
 mod variants;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use bytes::Bytes;
 use clap::Parser;
 use picshelf_loadtest::USER_AGENT;
 use progress::Progress;
-use reqwest::header::{ACCEPT, HeaderValue};
 
-use self::cells::{CellResult, Job, S3, common_headers, file_bytes, run_cell, template, upload_job};
+use self::cells::S3;
 use self::memory::{human_bytes, memory_test};
 use self::render::render;
 use self::stripping::stripping_test;
+use self::throughput::{Backend, Cell, Endpoints, Plan};
 use self::variants::variants_test;
 
 pub const KIB: usize = 1024;
@@ -51,6 +51,21 @@ pub struct Args {
     /// the same picshelf through nginx, e.g. http://127.0.0.1:18180
     #[arg(long)]
     nginx: String,
+    /// A picshelf on the disk backend, directly, e.g. http://127.0.0.1:18102
+    #[arg(long)]
+    disk_app: Option<String>,
+    /// The same through nginx, its environment's prefix included, e.g. http://127.0.0.1:18180/dev
+    #[arg(long)]
+    disk_nginx: Option<String>,
+    /// The original Flask service (loadtest/flask) under gunicorn, on the S3 backend (the same bucket, under --flask-prefix).
+    #[arg(long)]
+    flask_s3: String,
+    /// The same on the disk backend.
+    #[arg(long)]
+    flask_disk: Option<String>,
+    /// Rounds of every cell; the targets take turns within a round, and a figure is the median of the rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Garage's S3 endpoint, e.g. http://127.0.0.1:13910
     #[arg(long)]
     s3_endpoint: String,
@@ -62,7 +77,7 @@ pub struct Args {
     /// Requests at once, for every cell.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Multiplies the number of requests per cell (4 KiB: 2000, 256 KiB: 1000, 4 MiB: 150).
+    /// Multiplies the number of requests per cell, all rounds together (4 KiB: 2000, 256 KiB: 1000, 4 MiB: 150).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// The picshelf binary for the memory test (release build).
@@ -85,6 +100,12 @@ pub struct Args {
     /// Only the memory test.
     #[arg(long)]
     skip_throughput: bool,
+    /// Only the throughput cells (no memory, stripping or variants tests).
+    #[arg(long)]
+    skip_extras: bool,
+    /// The backends of the throughput cells, comma-separated: s3, disk.
+    #[arg(long, default_value = "s3,disk", value_delimiter = ',')]
+    backends: Vec<String>,
     /// Where the memory test's instances keep their files (fs backend data, logs).
     #[arg(long, default_value = ".cache/bench/work")]
     work_dir: PathBuf,
@@ -96,26 +117,30 @@ pub struct Args {
     context: String,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Direct,
-    Nginx,
-    Garage,
-}
-
-impl Target {
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Direct => "picshelf direct",
-            Target::Nginx => "picshelf via nginx",
-            Target::Garage => "Garage direct",
-        }
+/// The services of each backend measured.
+fn endpoints(args: &Args, s3: S3) -> anyhow::Result<Vec<Endpoints>> {
+    let mut backends = vec![Endpoints {
+        backend: Backend::S3,
+        app: args.app.clone(),
+        nginx: args.nginx.clone(),
+        flask: args.flask_s3.clone(),
+        garage: Some(s3),
+    }];
+    if let (Some(app), Some(nginx), Some(flask)) = (&args.disk_app, &args.disk_nginx, &args.flask_disk) {
+        backends.push(Endpoints {
+            backend: Backend::Disk,
+            app: app.clone(),
+            nginx: nginx.clone(),
+            flask: flask.clone(),
+            garage: None,
+        });
+    } else {
+        ensure!(
+            args.disk_app.is_none() && args.disk_nginx.is_none() && args.flask_disk.is_none(),
+            "--disk-app, --disk-nginx and --flask-disk go together"
+        );
     }
-}
-
-pub struct Row {
-    pub size: usize,
-    pub results: Vec<(Target, CellResult)>,
+    Ok(backends)
 }
 
 pub fn size_name(size: usize) -> String {
@@ -130,7 +155,6 @@ pub fn env(name: &str) -> anyhow::Result<String> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
-    let s3 = S3::new(&args.s3_endpoint, &args.region, &args.bucket, &env("BENCH_S3_KEY_ID")?, &env("BENCH_S3_SECRET")?);
     let client = reqwest::Client::builder()
         .no_proxy()
         .no_gzip()
@@ -139,105 +163,22 @@ async fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(300))
         .build()?;
     let c = args.concurrency;
+    let s3 = S3::new(&args.s3_endpoint, &args.region, &args.bucket, &env("BENCH_S3_KEY_ID")?, &env("BENCH_S3_SECRET")?);
     let run_tag = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
 
-    let mut uploads = Vec::new();
-    let mut downloads = Vec::new();
-    let sizes: &[(usize, f64)] =
-        if args.skip_throughput { &[] } else { &[(4 * KIB, 2000.0), (256 * KIB, 1000.0), (4 * MIB, 150.0)] };
-    let with_bin = args.picshelf_bin.is_some();
+    let plan = Plan { concurrency: c, scale: args.scale, rounds: args.rounds.max(1), run_tag };
+    let mut backends = if args.skip_throughput { Vec::new() } else { endpoints(&args, s3)? };
+    backends.retain(|e| args.backends.iter().any(|b| b == e.backend.key()));
+    let with_bin = args.picshelf_bin.is_some() && !args.skip_extras;
     let extra_steps = if with_bin { 2 + if args.skip_throughput { 0 } else { 2 } } else { 0 };
-    let mut progress = Progress::new(sizes.len() * 6 + extra_steps);
-    for (n, &(size, base_count)) in sizes.iter().enumerate() {
-        let count = ((base_count * args.scale).round() as usize).max(c);
-        let warm = c;
-        let tpl = template(size, 0xbe7c + n as u64);
-        let mut stamp = 0u64;
-        let mut next_file = || {
-            stamp += 1;
-            file_bytes(&tpl, stamp)
-        };
-        eprintln!("bench: {} objects, {count} requests per cell, {c} at once", size_name(size));
-
-        // Uploads: the same number of new objects into each target.
-        let mut up = Row { size, results: Vec::new() };
-        let mut picshelf_ids: Vec<String> = Vec::new();
-        for target in [Target::Direct, Target::Nginx, Target::Garage] {
-            let mut jobs = Vec::with_capacity(warm + count);
-            for i in 0..warm + count {
-                let file = next_file();
-                jobs.push(match target {
-                    Target::Direct => upload_job(&args.app, &file),
-                    Target::Nginx => upload_job(&args.nginx, &file),
-                    Target::Garage => s3.put_job(&format!("bench-{run_tag}/{size}/{i}"), Bytes::from(file)).await?,
-                });
-            }
-            let measured = jobs.split_off(warm);
-            let warmup = run_cell(&client, jobs, c, false).await;
-            ensure!(warmup.errors == 0, "{} upload warm-up failed: {:?}", target.name(), warmup.first_error);
-            let result = run_cell(&client, measured, c, target == Target::Direct).await;
-            if target == Target::Direct {
-                for body in &result.bodies {
-                    let v: serde_json::Value = serde_json::from_slice(body)?;
-                    let id = v["files"][0]["id"].as_str().context("upload answer without files[0].id")?;
-                    picshelf_ids.push(id.to_owned());
-                }
-            }
-            eprintln!(
-                "bench:   upload   {:<20} {:>8.1} MiB/s {:>8.1} req/s  {} errors",
-                target.name(),
-                result.mib_per_s(),
-                result.req_per_s(),
-                result.errors
-            );
-            up.results.push((target, CellResult { bodies: Vec::new(), ..result }));
-            progress.step(&format!("{} upload, {}", size_name(size), target.name()));
-        }
-        uploads.push(up);
-
-        // Downloads: the objects picshelf stored (direct), through each target.
-        ensure!(!picshelf_ids.is_empty(), "no picshelf uploads to download");
-        let mut down = Row { size, results: Vec::new() };
-        for target in [Target::Direct, Target::Nginx, Target::Garage] {
-            let mut jobs = Vec::with_capacity(warm + count);
-            for i in 0..warm + count {
-                let id = &picshelf_ids[i % picshelf_ids.len()];
-                jobs.push(match target {
-                    Target::Direct | Target::Nginx => {
-                        let base = if target == Target::Direct { &args.app } else { &args.nginx };
-                        let mut headers = common_headers();
-                        headers.push((ACCEPT, HeaderValue::from_static("image/*")));
-                        Job {
-                            method: reqwest::Method::GET,
-                            url: format!("{}/main/download/{id}", base.trim_end_matches('/')),
-                            body: None,
-                            headers,
-                            expect_status: 200,
-                            expect_len: Some(size as u64),
-                        }
-                    }
-                    Target::Garage => s3.get_job(id, size as u64).await?,
-                });
-            }
-            let measured = jobs.split_off(warm);
-            let warmup = run_cell(&client, jobs, c, false).await;
-            ensure!(warmup.errors == 0, "{} download warm-up failed: {:?}", target.name(), warmup.first_error);
-            let result = run_cell(&client, measured, c, false).await;
-            eprintln!(
-                "bench:   download {:<20} {:>8.1} MiB/s {:>8.1} req/s  {} errors",
-                target.name(),
-                result.mib_per_s(),
-                result.req_per_s(),
-                result.errors
-            );
-            down.results.push((target, result));
-            progress.step(&format!("{} download, {}", size_name(size), target.name()));
-        }
-        downloads.push(down);
+    let mut progress = Progress::new(backends.len() * throughput::steps(plan.rounds) + extra_steps);
+    let mut cells = Vec::new();
+    for endpoints in &backends {
+        cells.extend(throughput::measure_backend(&client, &plan, endpoints, &mut progress).await?);
     }
 
     let mut memory = Vec::new();
-    if let Some(bin) = &args.picshelf_bin {
+    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin) {
         for backend in ["s3", "fs"] {
             eprintln!("bench: memory, {} streamed upload, {backend} backend", human_bytes(args.mem_bytes));
             memory.push(memory_test(&args, bin, backend, &client).await?);
@@ -246,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut stripping = None;
-    if let Some(bin) = &args.picshelf_bin
+    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
         && !args.skip_throughput
     {
         eprintln!("bench: metadata stripping, 4 MiB JPEGs with EXIF, strip_metadata off and on (disk backend)");
@@ -254,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
         progress.step("metadata stripping");
     }
     let mut variants = None;
-    if let Some(bin) = &args.picshelf_bin
+    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
         && !args.skip_throughput
     {
         eprintln!("bench: variants of 12- and 24-megapixel JPEGs (disk backend)");
@@ -262,15 +203,14 @@ async fn main() -> anyhow::Result<()> {
         progress.step("variants");
     }
 
-    let report = render(&args, &uploads, &downloads, &memory, stripping.as_ref(), variants.as_ref(), started.elapsed());
+    let report = render(&args, &cells, &memory, stripping.as_ref(), variants.as_ref(), started.elapsed());
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.out, &report.markdown)?;
     println!("{}", report.text);
     println!("bench: written to {}", args.out.display());
-    let errors: usize =
-        uploads.iter().chain(&downloads).flat_map(|r| r.results.iter().map(|(_, x)| x.errors)).sum::<usize>();
+    let errors: usize = cells.iter().map(Cell::errors).sum();
     ensure!(errors == 0, "{errors} requests failed; see the tables");
     Ok(())
 }

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use picshelf_loadtest::stats::{markdown_table, text_table};
 
-use super::cells::CellResult;
 use super::memory::{Memory, human_bytes};
 use super::stripping::{self, Stripping};
+use super::throughput::{self, Backend, Cell, Direction, Target};
 use super::variants::VariantFigures;
-use super::{Args, KIB, MIB, Row, Target, size_name};
+use super::{Args, KIB, MIB, size_name};
 
 pub struct Rendered {
     pub markdown: String,
@@ -33,8 +33,7 @@ fn machine() -> String {
 
 pub fn render(
     args: &Args,
-    uploads: &[Row],
-    downloads: &[Row],
+    cells: &[Cell],
     memory: &[Memory],
     stripping: Option<&Stripping>,
     variants: Option<&VariantFigures>,
@@ -43,88 +42,139 @@ pub fn render(
     let mut md = String::from("# picshelf benchmark\n\n");
     let _ = writeln!(
         md,
-        "Measured {} in {:.0} s on {}; client, nginx, picshelf and Garage on the same machine, over loopback. \
-         One HTTP client (reqwest, HTTP/1.1 keep-alive), {} requests in flight for every cell; each cell \
-         starts after a warm-up of as many requests. {}\n",
+        "Measured {} in {:.0} s on {}; client, nginx, picshelf, gunicorn and Garage on the same machine, over \
+         loopback, data on the local disk. One HTTP client (reqwest, HTTP/1.1 keep-alive), {} requests in flight \
+         in every cell. Every cell runs in {} rounds after a warm-up of {} requests; within a round the services \
+         take turns, and each figure is the **median of the rounds**. {}\n",
         httpdate::fmt_http_date(std::time::SystemTime::now()),
         took.as_secs_f64(),
         machine(),
+        args.concurrency,
+        args.rounds,
         args.concurrency,
         args.context
     );
     let _ = writeln!(
         md,
-        "- **picshelf direct**: multipart `POST /main/upload` and `GET /main/download/{{id}}` on the app's own port ({}).\n\
-         - **picshelf via nginx**: the same through nginx ({}).\n\
-         - **Garage direct**: presigned `PUT` of new objects and presigned `GET` of the very objects picshelf stored \
+        "- **picshelf**: multipart `POST /main/upload` and `GET /main/download/{{id}}` on the app's own port: \
+         S3 backend {}, disk backend {}.\n\
+         - **via nginx**: the same through nginx ({} and {}). **Cold**: the first download of each \
+         object through nginx (its cache misses); **warm**: the same objects again right after (served from \
+         nginx's cache when it has one).\n\
+         - **Flask**: the original service (`loadtest/flask/app.py`: `request.files`, a uuid name, `put_object` \
+         or `save`, a streamed download or `send_file`) under gunicorn, 2 workers × 8 threads, on the same \
+         bucket or disk.\n\
+         - **Garage**: presigned `PUT` of new objects and presigned `GET` of the very objects picshelf stored \
          (bucket `{}`), with the same client.\n\
          - Every upload is a new object with different bytes (no block deduplication); MiB/s counts file bytes \
-         (not multipart framing or headers). Ratios are picshelf ÷ Garage, measured in the same run.\n",
-        args.app, args.nginx, args.bucket
+         (not multipart framing or headers). Ratios are picshelf ÷ a baseline, measured in the same run.\n",
+        args.app,
+        args.disk_app.as_deref().unwrap_or("(not measured)"),
+        args.nginx,
+        args.disk_nginx.as_deref().unwrap_or("(not measured)"),
+        args.bucket
     );
     let mut text = String::new();
-    for (title, rows) in [("Upload", uploads), ("Download", downloads)] {
-        if rows.is_empty() {
-            continue;
+    for backend in [Backend::S3, Backend::Disk] {
+        for direction in [Direction::Upload, Direction::Download] {
+            let of = |size: usize, target: Target| {
+                cells
+                    .iter()
+                    .find(|c| c.backend == backend && c.direction == direction && c.size == size && c.target == target)
+            };
+            let sizes: Vec<usize> =
+                throughput::SIZES.iter().map(|s| s.0).filter(|&s| of(s, Target::Direct).is_some()).collect();
+            if sizes.is_empty() {
+                continue;
+            }
+            let targets: Vec<Target> =
+                [Target::Direct, Target::NginxCold, Target::NginxWarm, Target::Flask, Target::Garage]
+                    .into_iter()
+                    .filter(|&t| of(sizes[0], t).is_some())
+                    .collect();
+            // Ratios: picshelf and nginx against each baseline there is.
+            let mut ratios: Vec<(Target, Target)> = Vec::new();
+            for base in [Target::Flask, Target::Garage] {
+                if targets.contains(&base) {
+                    ratios.push((Target::Direct, base));
+                }
+            }
+            ratios.push((
+                if direction == Direction::Upload { Target::NginxCold } else { Target::NginxWarm },
+                Target::Flask,
+            ));
+            if targets.contains(&Target::Garage) {
+                ratios.push((
+                    if direction == Direction::Upload { Target::NginxCold } else { Target::NginxWarm },
+                    Target::Garage,
+                ));
+            }
+            let short = |t: Target| match t {
+                Target::Direct => "picshelf",
+                Target::NginxCold if direction == Direction::Upload => "nginx",
+                Target::NginxCold => "nginx cold",
+                Target::NginxWarm => "nginx warm",
+                Target::Flask => "Flask",
+                Target::Garage => "Garage",
+            };
+            let mut head = vec!["size".to_owned()];
+            head.extend(targets.iter().map(|t| format!("{} MiB/s", t.name(direction))));
+            head.extend(ratios.iter().map(|(a, b)| format!("{} ÷ {}", short(*a), short(*b))));
+            let mut table = vec![head];
+            let mut lat_head = vec!["size".to_owned()];
+            lat_head.extend(targets.iter().map(|t| format!("{} p50 / p99 ms", short(*t))));
+            lat_head.push("requests".into());
+            lat_head.push("errors".into());
+            let mut lat = vec![lat_head];
+            let mut cache_notes = Vec::new();
+            for &size in &sizes {
+                let get = |t: Target| of(size, t).expect("measured");
+                let mut row = vec![size_name(size)];
+                row.extend(targets.iter().map(|&t| format!("{:.1}", get(t).mib_per_s())));
+                row.extend(ratios.iter().map(|&(a, b)| format!("{:.2}", get(a).mib_per_s() / get(b).mib_per_s())));
+                table.push(row);
+                let mut row = vec![size_name(size)];
+                row.extend(targets.iter().map(|&t| format!("{:.1} / {:.1}", get(t).p(50.0), get(t).p(99.0))));
+                row.push(targets.iter().map(|&t| get(t).requests().to_string()).collect::<Vec<_>>().join(" / "));
+                row.push(targets.iter().map(|&t| get(t).errors().to_string()).collect::<Vec<_>>().join(" / "));
+                lat.push(row);
+                for t in [Target::NginxCold, Target::NginxWarm] {
+                    if let Some(cell) = of(size, t)
+                        && direction == Direction::Download
+                    {
+                        let statuses = cell.cache_statuses();
+                        let listed: Vec<String> = statuses.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                        cache_notes.push(format!(
+                            "{} {}: {}",
+                            size_name(size),
+                            short(t),
+                            if listed.is_empty() { "no X-Cache-Status".into() } else { listed.join(", ") }
+                        ));
+                    }
+                }
+            }
+            let title =
+                format!("{} {}", backend.name(), if direction == Direction::Upload { "uploads" } else { "downloads" });
+            let _ = writeln!(md, "## {title}\n\n{}", markdown_table(&table));
+            let _ = writeln!(md, "Latency (per request, to the last byte, all rounds):\n\n{}", markdown_table(&lat));
+            if !cache_notes.is_empty() {
+                let _ = writeln!(md, "nginx's `X-Cache-Status` answers: {}.\n", cache_notes.join("; "));
+            }
+            let _ = writeln!(
+                text,
+                "{title}, {} in flight, medians of {} rounds:\n{}",
+                args.concurrency,
+                args.rounds,
+                text_table(&table)
+            );
         }
-        let mut table = vec![
-            [
-                "size",
-                "requests",
-                "picshelf direct MiB/s (req/s)",
-                "via nginx MiB/s (req/s)",
-                "Garage MiB/s (req/s)",
-                "direct ÷ Garage",
-                "nginx ÷ Garage",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-        ];
-        let mut lat = vec![
-            [
-                "size",
-                "picshelf direct p50 / p99 ms",
-                "via nginx p50 / p99 ms",
-                "Garage p50 / p99 ms",
-                "errors (direct / nginx / Garage)",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-        ];
-        for row in rows {
-            let get = |t: Target| row.results.iter().find(|(x, _)| *x == t).map(|(_, r)| r).expect("measured");
-            let (d, n, g) = (get(Target::Direct), get(Target::Nginx), get(Target::Garage));
-            let cell = |r: &CellResult| format!("{:.1} ({:.0})", r.mib_per_s(), r.req_per_s());
-            table.push(vec![
-                size_name(row.size),
-                d.requests.to_string(),
-                cell(d),
-                cell(n),
-                cell(g),
-                format!("{:.2}", d.mib_per_s() / g.mib_per_s()),
-                format!("{:.2}", n.mib_per_s() / g.mib_per_s()),
-            ]);
-            let pl = |r: &CellResult| format!("{:.1} / {:.1}", r.p(50.0), r.p(99.0));
-            lat.push(vec![
-                size_name(row.size),
-                pl(d),
-                pl(n),
-                pl(g),
-                format!("{} / {} / {}", d.errors, n.errors, g.errors),
-            ]);
-        }
-        let _ = writeln!(md, "## {title} throughput\n\n{}", markdown_table(&table));
-        let _ = writeln!(md, "{title} latency (per request, to the last byte):\n\n{}", markdown_table(&lat));
-        let _ = writeln!(text, "{title} throughput, {} in flight:\n{}", args.concurrency, text_table(&table));
     }
     // Small answers that take ~40 ms on a keep-alive connection: the receiver's delayed-ACK
     // timer meeting Nagle's algorithm on a server socket without TCP_NODELAY.
-    let stalled: Vec<&str> = downloads
+    let stalled: Vec<String> = cells
         .iter()
-        .filter(|r| r.size <= 4 * KIB)
-        .flat_map(|r| r.results.iter())
-        .filter(|(_, x)| (35.0..=60.0).contains(&x.p(50.0)))
-        .map(|(t, _)| t.name())
+        .filter(|c| c.size <= 4 * KIB && c.direction == Direction::Download && (35.0..=60.0).contains(&c.p(50.0)))
+        .map(|c| format!("{} {}", c.backend.name(), c.target.name(c.direction)))
         .collect();
     if !stalled.is_empty() {
         let _ = writeln!(
@@ -172,7 +222,7 @@ pub fn render(
              download, 1.5 s of rest: idle = VmRSS then. Then one multipart upload of {} whose body the \
              client generates while sending (Content-Length known, nothing held in memory); VmRSS is sampled \
              every 10 ms meanwhile, and peak = the kernel's VmHWM (high-water mark) at the end. S3 uploads \
-             go in parts of `storage.s3.part_size_bytes` (8 MiB), `parts_in_flight` (2) at once.\n\n{}",
+             go in parts of `storage.s3.part_size_bytes` (6 MiB by default), `parts_in_flight` (1) uploading while the next fills.\n\n{}",
             human_bytes(memory[0].bytes),
             human_bytes(memory[0].bytes),
             human_bytes(memory[0].bytes),
