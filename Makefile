@@ -116,7 +116,8 @@ cluster:
 cluster-down:
 	PICSHELF_STACK_DIR=$(CURDIR)/.cache/stack-cluster scripts/stack down
 
-## bench: picshelf vs Garage throughput, and memory during a 1 GiB upload; artifacts/bench/bench.md
+## bench: picshelf vs the original Flask service and Garage (S3 and disk, direct and through nginx),
+##        memory during a 1 GiB upload, stripping and payload signing on/off, variants; artifacts/bench/bench.md
 bench:
 	scripts/bench
 

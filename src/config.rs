@@ -306,6 +306,19 @@ pub struct S3Settings {
     pub copy_part_bytes: u64,
     pub redirect_downloads: bool,
     pub presign_ttl_secs: u64,
+    pub payload_signing: PayloadSigning,
+}
+
+/// Whether the SHA-256 of each request body (a single-part upload, a part, a
+/// variant) goes into its SigV4 signature, as `storage.s3.payload_signing` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadSigning {
+    /// Signed over plain HTTP, where it is the only check that the store got
+    /// the bytes sent; not over HTTPS, where TLS checks them already.
+    Auto,
+    Always,
+    Never,
 }
 
 /// How the S3 client reaches the store, as `storage.s3.proxy` says.
@@ -322,6 +335,19 @@ impl S3Settings {
             "" => ProxySetting::FromEnvironment,
             "none" => ProxySetting::Disabled,
             url => ProxySetting::Url(url.to_owned()),
+        }
+    }
+
+    /// Whether request bodies are hashed into their signatures.
+    pub fn signs_payloads(&self) -> bool {
+        match self.payload_signing {
+            PayloadSigning::Always => true,
+            PayloadSigning::Never => false,
+            // No endpoint means AWS, over HTTPS.
+            PayloadSigning::Auto => {
+                let endpoint = self.endpoint.trim();
+                !(endpoint.is_empty() || endpoint.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")))
+            }
         }
     }
 
@@ -663,6 +689,28 @@ mod tests {
             Err(e @ ConfigError::Invalid(_)) => e.keys()[0].to_owned(),
             other => panic!("expected an invalid-key error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn payload_signing_auto_signs_over_plain_http_only() {
+        let instance = empty_instance();
+        let signs = |pairs: &[(&str, &str)]| {
+            load(Environment::Dev, instance.path(), pairs).unwrap().storage.s3.signs_payloads()
+        };
+        assert!(!signs(&[]), "no endpoint is AWS, over HTTPS");
+        assert!(!signs(&[("PICSHELF__STORAGE__S3__ENDPOINT", "https://oss-cn-hangzhou.aliyuncs.com")]));
+        assert!(!signs(&[("PICSHELF__STORAGE__S3__ENDPOINT", "HTTPS://minio.example")]));
+        assert!(signs(&[("PICSHELF__STORAGE__S3__ENDPOINT", "http://127.0.0.1:3900")]));
+        assert!(signs(&[
+            ("PICSHELF__STORAGE__S3__PAYLOAD_SIGNING", "always"),
+            ("PICSHELF__STORAGE__S3__ENDPOINT", "https://s3.example")
+        ]));
+        assert!(!signs(&[
+            ("PICSHELF__STORAGE__S3__PAYLOAD_SIGNING", "never"),
+            ("PICSHELF__STORAGE__S3__ENDPOINT", "http://garage:3900")
+        ]));
+        let bad = load(Environment::Dev, instance.path(), &[("PICSHELF__STORAGE__S3__PAYLOAD_SIGNING", "sometimes")]);
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! - [`variants`]: resized variants made once on a bounded pool, then stored;
 //! - [`web`]: everything HTTP (actix-web), and nothing else imports it;
 //! - [`config`], [`telemetry`], [`metrics`], [`error_code`], [`delete_token`],
-//!   [`timeouts`]: what they say.
+//!   [`timeouts`], [`allocator`]: what they say.
 
+pub mod allocator;
 pub mod check_store;
 pub mod config;
 pub mod delete_token;

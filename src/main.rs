@@ -37,6 +37,7 @@ fn load_settings() -> anyhow::Result<Settings> {
 }
 
 fn main() -> ExitCode {
+    picshelf::allocator::return_large_buffers_to_the_system();
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         print!("{}", web::openapi::json());

@@ -38,7 +38,7 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// Downloads read the file in chunks of this size (or the whole file when
 /// smaller): one blocking-pool hop and one socket write per chunk. 64 KiB
 /// chunks served 4 MiB files at 0.66x the rate of gunicorn's sendfile; 512 KiB
-/// at 1.1-1.2x (make bench), for at most one chunk held per download.
+/// at 0.9-1.2x (make bench), for at most one chunk held per download.
 const READ_CHUNK: usize = 512 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -332,3 +332,58 @@ async fn downloads_redirect_to_presigned_urls_the_bucket_serves() {
         assert_eq!(missing.status(), 404);
     }
 }
+
+/// `storage.s3.payload_signing`: over plain HTTP ("auto") every upload body,
+/// a single PutObject and each UploadPart alike, carries its SHA-256 in the
+/// signature; with "never" (what "auto" does over HTTPS) each says
+/// UNSIGNED-PAYLOAD, the store takes it, and the files come back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_payload_signing_hashes_bodies_over_http_and_never_is_unsigned_and_whole() {
+    use picshelf::config::PayloadSigning;
+
+    use crate::helpers::lossy_relay::LossyRelay;
+    use crate::helpers::{new_bucket, spawn_app_in};
+    for (setting, unsigned) in [(PayloadSigning::Auto, false), (PayloadSigning::Never, true)] {
+        let garage = garage::garage();
+        let relay = LossyRelay::start(format!("127.0.0.1:{}", garage.s3_port())).await;
+        let endpoint = relay.url.clone();
+        let app = spawn_app_in(
+            new_bucket(garage.clone()).await,
+            move |settings| {
+                settings.storage.s3.endpoint = endpoint;
+                settings.storage.s3.payload_signing = setting;
+                settings.storage.s3.part_size_bytes = 5 * 1024 * 1024;
+            },
+            None,
+        )
+        .await;
+        let small = images::png(64, 48);
+        let large = images::big_png(11 * 1024 * 1024 / 2, 300, 200, 77);
+        for bytes in [&small, &large] {
+            let response = app.upload(vec![FilePart::new("signed.png", bytes.clone(), "image/png")]).await;
+            assert_eq!(response.status(), 201, "{setting:?}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            let id = body["files"][0]["id"].as_str().unwrap().to_owned();
+            let download = app.download(&id).await;
+            assert_eq!(download.bytes().await.unwrap().as_ref(), bytes.as_slice(), "{setting:?}");
+        }
+
+        let heads = relay.request_heads("PUT");
+        let parts = heads.iter().filter(|h| h.lines().next().unwrap().contains("partNumber=")).count();
+        assert!(parts >= 2, "{setting:?}: the large file went up in parts: {heads:#?}");
+        let bodies: Vec<&String> =
+            heads.iter().filter(|h| !h.to_ascii_lowercase().contains("\r\nx-amz-copy-source:")).collect();
+        assert_eq!(bodies.len(), parts + 1, "{setting:?}: each part and the small file's PutObject: {heads:#?}");
+        for head in bodies {
+            let hash = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-amz-content-sha256:").map(|v| v.trim().to_owned()))
+                .unwrap_or_else(|| panic!("no x-amz-content-sha256 in {head}"));
+            if unsigned {
+                assert_eq!(hash, "unsigned-payload", "{setting:?}: {head}");
+            } else {
+                assert!(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{setting:?}: {head}");
+            }
+        }
+    }
+}

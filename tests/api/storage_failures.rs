@@ -354,7 +354,13 @@ async fn fs_leftovers_of_a_crash_are_swept_periodically() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(fresh.exists(), "a fresh entry is not a leftover");
+    // The sweeper counts the entry once it is gone: a moment after this loop may see it gone.
+    while app.metric_sum("picshelf_leftovers_removed_total").await < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the sweep was not counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(app.metric_sum("picshelf_leftovers_removed_total").await, 1.0);
+    assert!(fresh.exists(), "a fresh entry is not a leftover");
 }
 
 /// The store wrote the image but its answer was lost (it died right after, or

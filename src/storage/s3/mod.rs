@@ -85,6 +85,7 @@ impl S3Store {
             deadlines,
             runtime.handle().clone(),
             settings.uses_proxy(),
+            settings.signs_payloads(),
         );
         Ok(Self {
             bucket,
@@ -108,8 +109,8 @@ impl S3Store {
             .content_type(object.format.mime_type())
             .content_length(body.len() as i64)
             .set_metadata(Some(metadata::for_object(object, Some(finished))))
-            .body(ByteStream::from(body))
-            .send();
+            .body(ByteStream::from(body));
+        let request = self.bucket.put_object(request);
         self.bucket.send("PutObject", deadline, request).await.map(drop)
     }
 
@@ -222,8 +223,8 @@ impl ImageStore for S3Store {
             .content_type(variant.format.mime_type())
             .content_length(variant.bytes.len() as i64)
             .set_metadata(Some(metadata::for_variant(variant)))
-            .body(ByteStream::from(variant.bytes.clone()))
-            .send();
+            .body(ByteStream::from(variant.bytes.clone()));
+        let request = self.bucket.put_object(request);
         let deadline = self.bucket.deadlines.transfer(variant.bytes.len() as u64);
         self.bucket.send("PutObject", deadline, request).await?;
         // Deleted meanwhile? A delete lists variants after removing the image,

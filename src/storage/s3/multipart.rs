@@ -100,9 +100,8 @@ impl MultipartUpload {
             .upload_id(&self.upload_id)
             .part_number(part_number)
             .content_length(part.len() as i64)
-            .body(ByteStream::from(part))
-            .send();
-        let sent = self.bucket.send("UploadPart", deadline, request);
+            .body(ByteStream::from(part));
+        let sent = self.bucket.send("UploadPart", deadline, self.bucket.upload_part(request));
         let call = async move {
             let out = sent.await?;
             Ok(CompletedPart::builder().part_number(part_number).set_e_tag(out.e_tag).build())

@@ -2,16 +2,22 @@
 //! request still reaches the store (which acts on it), but while answers are
 //! lost the caller hears nothing and times out. What a store that dies right
 //! after a write, or a network that drops the reply, looks like to the app.
+//! It keeps every byte the app sent, to read the requests' heads.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The bytes the app sent on one connection.
+type Sent = Arc<Mutex<Vec<u8>>>;
+
 pub struct LossyRelay {
     pub url: String,
     lose_answers: Arc<AtomicBool>,
+    /// What the app sent, per connection.
+    sent: Arc<Mutex<Vec<Sent>>>,
 }
 
 impl LossyRelay {
@@ -20,14 +26,34 @@ impl LossyRelay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let url = format!("http://{}", listener.local_addr().expect("relay address"));
         let lose_answers = Arc::new(AtomicBool::new(false));
-        let lose = lose_answers.clone();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (lose, record) = (lose_answers.clone(), sent.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&upstream).await else { continue };
-                tokio::spawn(relay(client, server, lose.clone()));
+                let connection = Arc::new(Mutex::new(Vec::new()));
+                record.lock().unwrap().push(connection.clone());
+                tokio::spawn(relay(client, server, lose.clone(), connection));
             }
         });
-        Self { url, lose_answers }
+        Self { url, lose_answers, sent }
+    }
+
+    /// The heads (request line and headers) of every request that starts
+    /// with `method` among what the app sent so far.
+    pub fn request_heads(&self, method: &str) -> Vec<String> {
+        let start = format!("{method} /");
+        let connections = self.sent.lock().unwrap().clone();
+        let mut heads = Vec::new();
+        for connection in connections {
+            let sent = String::from_utf8_lossy(&connection.lock().unwrap()).into_owned();
+            heads.extend(
+                sent.match_indices(&start)
+                    .filter(|(at, _)| *at == 0 || sent[..*at].ends_with('\n'))
+                    .filter_map(|(at, _)| sent[at..].split_once("\r\n\r\n").map(|(head, _)| head.to_owned())),
+            );
+        }
+        heads
     }
 
     /// From now on the store's answers are dropped (or, with `false`, passed again).
@@ -36,11 +62,17 @@ impl LossyRelay {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, lose: Arc<AtomicBool>) {
+async fn relay(client: TcpStream, server: TcpStream, lose: Arc<AtomicBool>, sent: Sent) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let requests = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
+            sent.lock().unwrap().extend_from_slice(&buffer[..n]);
+            if server_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
         let _ = server_write.shutdown().await;
     });
     let mut buffer = vec![0u8; 64 * 1024];

@@ -1,25 +1,28 @@
-//! picshelf against its own object store, measured side by side in one run
-//! with one HTTP client and one concurrency (see loadtest/README.md, "bench"):
+//! picshelf against its baselines, measured side by side in one run with one
+//! HTTP client and one concurrency (see loadtest/README.md, "bench"):
 //!
-//! - upload and download throughput for 4 KiB, 256 KiB and 4 MiB objects:
-//!   picshelf direct (its port), picshelf through nginx, and Garage directly
-//!   (presigned PUT/GET of the same kind of object; for downloads, the very
-//!   objects picshelf stored);
+//! - upload and download throughput for 4 KiB, 256 KiB and 4 MiB files on the
+//!   S3 and the disk backend: picshelf direct, through nginx (downloads with
+//!   its cache cold, then warm), the original Flask service under gunicorn,
+//!   and Garage directly (presigned requests), in interleaved rounds
+//!   ([`throughput`]);
 //! - peak resident memory of a picshelf process during one streamed 1 GiB
 //!   upload against its idle memory (S3 backend on the same Garage, and disk);
-//! - what metadata stripping costs: 4 MiB JPEGs with EXIF uploaded with
-//!   `upload.strip_metadata` off and on;
+//! - what metadata stripping costs, and what payload signing costs: two
+//!   processes alike but for one setting, in alternating rounds ([`ab`]);
 //! - variants: time to a first variant of a 12-megapixel JPEG, stored
 //!   variants against originals, and memory while eight variants of
 //!   24-megapixel JPEGs are rendered at once.
 //!
 //! Started by scripts/bench, which runs the stack (Garage, picshelf, nginx)
-//! this measures. Every figure is measured in the run.
+//! and the Flask baseline this measures. Every figure is measured in the run.
 
+mod ab;
 mod cells;
 mod memory;
 mod progress;
 mod render;
+mod signing;
 mod stripping;
 mod throughput;
 mod variants;
@@ -35,6 +38,7 @@ use progress::Progress;
 use self::cells::S3;
 use self::memory::{human_bytes, memory_test};
 use self::render::render;
+use self::signing::signing_test;
 use self::stripping::stripping_test;
 use self::throughput::{Backend, Cell, Endpoints, Plan};
 use self::variants::variants_test;
@@ -170,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
     let mut backends = if args.skip_throughput { Vec::new() } else { endpoints(&args, s3)? };
     backends.retain(|e| args.backends.iter().any(|b| b == e.backend.key()));
     let with_bin = args.picshelf_bin.is_some() && !args.skip_extras;
-    let extra_steps = if with_bin { 2 + if args.skip_throughput { 0 } else { 2 } } else { 0 };
+    let extra_steps = if with_bin { 2 + if args.skip_throughput { 0 } else { 3 } } else { 0 };
     let mut progress = Progress::new(backends.len() * throughput::steps(plan.rounds) + extra_steps);
     let mut cells = Vec::new();
     for endpoints in &backends {
@@ -194,6 +198,14 @@ async fn main() -> anyhow::Result<()> {
         stripping = Some(stripping_test(&args, bin, &client).await?);
         progress.step("metadata stripping");
     }
+    let mut signing = None;
+    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
+        && !args.skip_throughput
+    {
+        eprintln!("bench: payload signing, 4 MiB uploads to S3, payload_signing always and never");
+        signing = Some(signing_test(&args, bin, &client).await?);
+        progress.step("payload signing");
+    }
     let mut variants = None;
     if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
         && !args.skip_throughput
@@ -203,7 +215,8 @@ async fn main() -> anyhow::Result<()> {
         progress.step("variants");
     }
 
-    let report = render(&args, &cells, &memory, stripping.as_ref(), variants.as_ref(), started.elapsed());
+    let report =
+        render(&args, &cells, &memory, stripping.as_ref(), signing.as_ref(), variants.as_ref(), started.elapsed());
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

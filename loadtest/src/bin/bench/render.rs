@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use picshelf_loadtest::stats::{markdown_table, text_table};
 
+use super::ab::Ab;
 use super::memory::{Memory, human_bytes};
-use super::stripping::{self, Stripping};
 use super::throughput::{self, Backend, Cell, Direction, Target};
 use super::variants::VariantFigures;
 use super::{Args, KIB, MIB, size_name};
+use super::{signing, stripping};
 
 pub struct Rendered {
     pub markdown: String,
@@ -35,7 +36,8 @@ pub fn render(
     args: &Args,
     cells: &[Cell],
     memory: &[Memory],
-    stripping: Option<&Stripping>,
+    stripping: Option<&Ab>,
+    signing: Option<&Ab>,
     variants: Option<&VariantFigures>,
     took: Duration,
 ) -> Rendered {
@@ -236,17 +238,12 @@ pub fn render(
         );
     }
     if let Some(s) = stripping {
-        let (off, on) = (Stripping::mib_per_s(&s.off), Stripping::mib_per_s(&s.on));
-        let requests: usize = s.on.iter().map(|c| c.requests).sum();
+        let (off, on) = (Ab::mib_per_s(&s.a), Ab::mib_per_s(&s.b));
+        let requests: usize = s.b.iter().map(|c| c.requests).sum();
         let table = vec![
             ["upload.strip_metadata", "MiB/s", "p50 ms", "÷ off"].map(str::to_owned).to_vec(),
-            vec!["false".into(), format!("{off:.1}"), format!("{:.1}", Stripping::p50(&s.off)), "1.00".into()],
-            vec![
-                "true".into(),
-                format!("{on:.1}"),
-                format!("{:.1}", Stripping::p50(&s.on)),
-                format!("{:.2}", on / off),
-            ],
+            vec!["false".into(), format!("{off:.1}"), format!("{:.1}", Ab::p50(&s.a)), "1.00".into()],
+            vec!["true".into(), format!("{on:.1}"), format!("{:.1}", Ab::p50(&s.b)), format!("{:.2}", on / off)],
         ];
         let _ = writeln!(
             md,
@@ -260,7 +257,7 @@ pub fn render(
             requests,
             human_bytes(stripping::FILE_BYTES as u64),
             args.concurrency,
-            s.on.len(),
+            s.b.len(),
             markdown_table(&table)
         );
         let _ = writeln!(
@@ -269,6 +266,30 @@ pub fn render(
 {}",
             text_table(&table)
         );
+    }
+    if let Some(s) = signing {
+        let (on, off) = (Ab::mib_per_s(&s.a), Ab::mib_per_s(&s.b));
+        let requests: usize = s.a.iter().map(|c| c.requests).sum();
+        let table = vec![
+            ["storage.s3.payload_signing", "MiB/s", "p50 ms", "÷ always"].map(str::to_owned).to_vec(),
+            vec!["always".into(), format!("{on:.1}"), format!("{:.1}", Ab::p50(&s.a)), "1.00".into()],
+            vec!["never".into(), format!("{off:.1}"), format!("{:.1}", Ab::p50(&s.b)), format!("{:.2}", off / on)],
+        ];
+        let _ = writeln!(
+            md,
+            "## Payload signing\n\n\
+             Two fresh release picshelf processes on the S3 backend (the same Garage), alike but for \
+             `storage.s3.payload_signing`: `always` hashes every body into its SigV4 signature (what `auto` \
+             does over plain HTTP), `never` sends `UNSIGNED-PAYLOAD` (what `auto` does over HTTPS, where TLS \
+             checks the bytes). {} uploads of a different {} file per setting, {} in flight, in {} rounds \
+             whose order alternates.\n\n{}",
+            requests,
+            human_bytes(signing::FILE_BYTES as u64),
+            args.concurrency,
+            s.a.len(),
+            markdown_table(&table)
+        );
+        let _ = writeln!(text, "Payload signing, 4 MiB uploads to S3:\n{}", text_table(&table));
     }
     if let Some(v) = variants {
         let table = vec![

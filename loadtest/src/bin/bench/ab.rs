@@ -1,0 +1,68 @@
+//! Two fresh picshelf processes alike but for one setting, given the same
+//! uploads in rounds whose order alternates (A B, B A, A B): what one
+//! setting costs, measured in one run with one client.
+
+use anyhow::ensure;
+
+use super::MIB;
+use super::cells::{CellResult, run_cell, upload_job};
+use super::memory::Instance;
+
+pub const ROUNDS: usize = 3;
+
+/// The cells of every round, per setting (as the two instances were given).
+pub struct Ab {
+    pub a: Vec<CellResult>,
+    pub b: Vec<CellResult>,
+}
+
+impl Ab {
+    /// Throughput over all rounds of one setting: bytes ÷ time.
+    pub fn mib_per_s(cells: &[CellResult]) -> f64 {
+        let bytes: u64 = cells.iter().map(|c| c.payload_bytes).sum();
+        let secs: f64 = cells.iter().map(|c| c.wall.as_secs_f64()).sum();
+        bytes as f64 / MIB as f64 / secs
+    }
+
+    /// The median latency over all rounds of one setting, in ms.
+    pub fn p50(cells: &[CellResult]) -> f64 {
+        let mut all: Vec<u64> = cells.iter().flat_map(|c| c.latencies_us.iter().copied()).collect();
+        all.sort_unstable();
+        picshelf_loadtest::stats::percentile(&all, 50.0) as f64 / 1000.0
+    }
+}
+
+/// Uploads `count` new files (after a warm-up of `concurrency`) into each of
+/// `instances` per round; `files(n, seed)` makes `n` distinct files.
+pub async fn alternating_rounds(
+    client: &reqwest::Client,
+    concurrency: usize,
+    count: usize,
+    instances: [(&str, &Instance); 2],
+    files: impl Fn(usize, u64) -> Vec<Vec<u8>>,
+) -> anyhow::Result<Ab> {
+    let c = concurrency;
+    let mut result = Ab { a: Vec::new(), b: Vec::new() };
+    let mut seed = 0x5717_0000;
+    for round in 0..ROUNDS {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let (label, instance) = instances[which];
+            let mut jobs: Vec<_> = files(c + count, seed).iter().map(|f| upload_job(&instance.base(), f)).collect();
+            seed += (c + count) as u64;
+            let measured = jobs.split_off(c);
+            let warmup = run_cell(client, jobs, c, false).await;
+            ensure!(warmup.errors == 0, "{label}: warm-up failed: {:?}", warmup.first_error);
+            let cell = run_cell(client, measured, c, false).await;
+            ensure!(cell.errors == 0, "{label}: {:?}", cell.first_error);
+            eprintln!(
+                "bench:   round {} {label:<32} {:>8.1} MiB/s {:>8.1} req/s",
+                round + 1,
+                cell.mib_per_s(),
+                cell.req_per_s()
+            );
+            if which == 0 { result.a.push(cell) } else { result.b.push(cell) }
+        }
+    }
+    Ok(result)
+}
