@@ -341,21 +341,12 @@ async fn downloads_redirect_to_presigned_urls_the_bucket_serves() {
 async fn s3_payload_signing_hashes_bodies_over_http_and_never_is_unsigned_and_whole() {
     use picshelf::config::PayloadSigning;
 
-    use crate::helpers::lossy_relay::LossyRelay;
-    use crate::helpers::{new_bucket, spawn_app_in};
+    use crate::helpers::lossy_relay::app_behind_relay;
     for (setting, unsigned) in [(PayloadSigning::Auto, false), (PayloadSigning::Never, true)] {
-        let garage = garage::garage();
-        let relay = LossyRelay::start(format!("127.0.0.1:{}", garage.s3_port())).await;
-        let endpoint = relay.url.clone();
-        let app = spawn_app_in(
-            new_bucket(garage.clone()).await,
-            move |settings| {
-                settings.storage.s3.endpoint = endpoint;
-                settings.storage.s3.payload_signing = setting;
-                settings.storage.s3.part_size_bytes = 5 * 1024 * 1024;
-            },
-            None,
-        )
+        let (app, relay) = app_behind_relay(move |settings| {
+            settings.storage.s3.payload_signing = setting;
+            settings.storage.s3.part_size_bytes = 5 * 1024 * 1024;
+        })
         .await;
         let small = images::png(64, 48);
         let large = images::big_png(11 * 1024 * 1024 / 2, 300, 200, 77);

@@ -368,19 +368,8 @@ async fn fs_leftovers_of_a_crash_are_swept_periodically() {
 /// hand out must not stay behind under a name nobody knows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_a_write_whose_answer_is_lost_leaves_no_image_behind() {
-    use crate::helpers::lossy_relay::LossyRelay;
-    let garage = garage::garage();
-    let relay = LossyRelay::start(format!("127.0.0.1:{}", garage.s3_port())).await;
-    let endpoint = relay.url.clone();
-    let app = spawn_app_in(
-        new_bucket(garage.clone()).await,
-        move |settings| {
-            settings.storage.s3.endpoint = endpoint;
-            settings.storage.s3.operation_timeout_ms = 1000;
-        },
-        None,
-    )
-    .await;
+    use crate::helpers::lossy_relay::app_behind_relay;
+    let (app, relay) = app_behind_relay(|settings| settings.storage.s3.operation_timeout_ms = 1000).await;
 
     relay.lose_answers(true);
     let response = app.upload(vec![FilePart::png("lost.png", 64, 48)]).await;

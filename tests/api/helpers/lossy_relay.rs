@@ -7,8 +7,28 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use picshelf::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::{TestApp, garage, new_bucket, spawn_app_in};
+
+/// An app on a bucket of its own whose store calls all pass through a relay.
+pub async fn app_behind_relay(configure: impl FnOnce(&mut Settings) + 'static) -> (TestApp, LossyRelay) {
+    let garage = garage::garage();
+    let relay = LossyRelay::start(format!("127.0.0.1:{}", garage.s3_port())).await;
+    let endpoint = relay.url.clone();
+    let app = spawn_app_in(
+        new_bucket(garage.clone()).await,
+        move |settings| {
+            settings.storage.s3.endpoint = endpoint;
+            configure(settings);
+        },
+        None,
+    )
+    .await;
+    (app, relay)
+}
 
 /// The bytes the app sent on one connection.
 type Sent = Arc<Mutex<Vec<u8>>>;

@@ -213,13 +213,7 @@ pub async fn measure_backend(
                     });
                 }
                 let keep = target != Target::Garage;
-                let result = run_cell(client, jobs, c, keep).await;
-                ensure!(
-                    result.errors == 0 || round > 0,
-                    "{} upload warm-up failed: {:?}",
-                    target.name(Direction::Upload),
-                    result.first_error
-                );
+                let result = run_round(client, jobs, c, keep, Direction::Upload, target, round).await?;
                 let pool = ids.entry(target).or_default();
                 for body in &result.bodies {
                     let v: serde_json::Value = serde_json::from_slice(body)?;
@@ -269,13 +263,7 @@ pub async fn measure_backend(
                         }
                     });
                 }
-                let result = run_cell(client, jobs, c, false).await;
-                ensure!(
-                    result.errors == 0 || round > 0,
-                    "{} download warm-up failed: {:?}",
-                    target.name(Direction::Download),
-                    result.first_error
-                );
+                let result = run_round(client, jobs, c, false, Direction::Download, target, round).await?;
                 if round > 0 {
                     report_line(endpoints.backend, Direction::Download, target, round, &result);
                     cell.rounds.push(result);
@@ -288,6 +276,21 @@ pub async fn measure_backend(
         cells.extend(down);
     }
     Ok(cells)
+}
+
+/// Runs one round of a cell (round 0: the warm-up, which must not fail).
+async fn run_round(
+    client: &reqwest::Client,
+    jobs: Vec<Job>,
+    concurrency: usize,
+    keep_bodies: bool,
+    direction: Direction,
+    target: Target,
+    round: usize,
+) -> anyhow::Result<CellResult> {
+    let result = run_cell(client, jobs, concurrency, keep_bodies).await;
+    ensure!(result.errors == 0 || round > 0, "{} warm-up failed: {:?}", target.name(direction), result.first_error);
+    Ok(result)
 }
 
 fn download_job(base: &str, id: &str, size: usize) -> Job {
