@@ -11,8 +11,12 @@
 //! live: 28.7 MiB at the peak, 16.4 MiB after (make bench, memory test).
 //! Other allocators (musl's) already return large blocks.
 
-/// Fixes glibc's mmap threshold at 1 MiB. Call it first thing in `main`.
+/// Fixes glibc's mmap threshold at 1 MiB, unless the operator tuned glibc's
+/// allocator (`MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`). Call it first thing in `main`.
 pub fn return_large_buffers_to_the_system() {
+    if ["MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"].iter().any(|name| std::env::var_os(name).is_some()) {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before
     // any other thread exists, and a refused value leaves glibc's default.

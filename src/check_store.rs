@@ -140,6 +140,11 @@ async fn check_s3(s3: &S3Settings, max_file_bytes: u64, lines: &mut Vec<String>)
     let addressing = if s3.path_style { "path-style (host/bucket/key)" } else { "virtual-hosted (bucket.host/key)" };
     lines.push(format!("store: S3 bucket {:?} at {endpoint}, region {:?}", s3.bucket, s3.region));
     lines.push(format!("addressing: {addressing}"));
+    lines.push(format!(
+        "upload bodies: {} (storage.s3.payload_signing = {})",
+        if s3.signs_payloads() { "hashed into their signatures" } else { "UNSIGNED-PAYLOAD" },
+        format!("{:?}", s3.payload_signing).to_lowercase()
+    ));
     lines.push("checksums: only where an operation requires one (when_required)".into());
     lines.push(describe_proxy(s3));
     if !s3.resolve.is_empty() {
@@ -190,8 +195,13 @@ async fn check_s3(s3: &S3Settings, max_file_bytes: u64, lines: &mut Vec<String>)
         .key(&key)
         .content_type("application/octet-stream")
         .content_length(bytes.len() as i64)
-        .body(ByteStream::from(bytes.clone()))
-        .send();
+        .body(ByteStream::from(bytes.clone()));
+    // As the store will send uploads: signed payload or not.
+    let put = if s3.signs_payloads() {
+        futures_util::future::Either::Left(put.send())
+    } else {
+        futures_util::future::Either::Right(put.customize().disable_payload_signing().send())
+    };
     call("writing a probe object", deadline, proxied, put).await?;
     let whole = call("reading the probe back", deadline, proxied, client.get_object().bucket(bucket).key(&key).send())
         .await?

@@ -116,6 +116,7 @@ async fn check_store_proves_a_good_store_and_reports_what_it_sees() {
     assert!(ok, "{out}\n{err}");
     for line in [
         "addressing: path-style",
+        "upload bodies: hashed into their signatures (storage.s3.payload_signing = auto)",
         "checksums: only where an operation requires one",
         "ok: the bucket answers",
         "ok: clock skew",
@@ -129,6 +130,14 @@ async fn check_store_proves_a_good_store_and_reports_what_it_sees() {
     let (ok, out, err) = check_store(&virtual_hosted(s3_vars(&bucket)));
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("addressing: virtual-hosted"), "{out}");
+    assert!(out.contains("ok: wrote, read back, range-read and deleted"), "{out}");
+
+    // The probe goes up as uploads will: here unsigned, and the store takes it.
+    let mut unsigned = s3_vars(&bucket);
+    unsigned.push(("PICSHELF__STORAGE__S3__PAYLOAD_SIGNING", "never".into()));
+    let (ok, out, err) = check_store(&unsigned);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("upload bodies: UNSIGNED-PAYLOAD (storage.s3.payload_signing = never)"), "{out}");
     assert!(out.contains("ok: wrote, read back, range-read and deleted"), "{out}");
 
     // A bucket without rules: warnings, not failures.
