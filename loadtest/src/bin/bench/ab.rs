@@ -33,12 +33,27 @@ impl Ab {
 }
 
 /// Uploads `count` new files (after a warm-up of `concurrency`) into each of
-/// `instances` per round; `files(n, seed)` makes `n` distinct files.
+/// `instances` per round, `files(n, seed)` making `n` distinct files; then
+/// stops both (showing their logs after a failure).
 pub async fn alternating_rounds(
     client: &reqwest::Client,
     concurrency: usize,
     count: usize,
-    instances: [(&str, &Instance); 2],
+    instances: [(&str, Instance); 2],
+    files: impl Fn(usize, u64) -> Vec<Vec<u8>>,
+) -> anyhow::Result<Ab> {
+    let outcome = rounds(client, concurrency, count, &instances, files).await;
+    for (_, instance) in instances {
+        instance.stop(outcome.is_err()).await;
+    }
+    outcome
+}
+
+async fn rounds(
+    client: &reqwest::Client,
+    concurrency: usize,
+    count: usize,
+    instances: &[(&str, Instance); 2],
     files: impl Fn(usize, u64) -> Vec<Vec<u8>>,
 ) -> anyhow::Result<Ab> {
     let c = concurrency;
@@ -47,7 +62,7 @@ pub async fn alternating_rounds(
     for round in 0..ROUNDS {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for which in order {
-            let (label, instance) = instances[which];
+            let (label, instance) = &instances[which];
             let mut jobs: Vec<_> = files(c + count, seed).iter().map(|f| upload_job(&instance.base(), f)).collect();
             seed += (c + count) as u64;
             let measured = jobs.split_off(c);

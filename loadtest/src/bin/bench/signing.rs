@@ -17,31 +17,15 @@ pub const FILE_BYTES: usize = 4 * MIB;
 pub async fn signing_test(args: &Args, bin: &Path, client: &reqwest::Client) -> anyhow::Result<Ab> {
     let c = args.concurrency;
     let count = ((150.0 * args.scale).round() as usize).max(c);
-    let mut instances = Vec::new();
-    for setting in ["always", "never"] {
+    let start = |setting: &'static str| {
         let extra = [("PICSHELF__STORAGE__S3__PAYLOAD_SIGNING", setting.to_owned())];
-        match Instance::start(args, bin, &format!("signing-{setting}"), "s3", &extra, client).await {
-            Ok(instance) => instances.push(instance),
-            Err(e) => {
-                for instance in instances {
-                    instance.stop(true).await;
-                }
-                return Err(e);
-            }
-        }
-    }
+        async move { Instance::start(args, bin, &format!("signing-{setting}"), "s3", &extra, client).await }
+    };
+    // A started instance that is dropped (the other failed to start) is killed.
+    let always = start("always").await?;
+    let never = start("never").await?;
     let tpl = template(FILE_BYTES, 0x5161);
     let files = |n: usize, seed: u64| (0..n as u64).map(|i| file_bytes(&tpl, seed + i)).collect();
-    let outcome = alternating_rounds(
-        client,
-        c,
-        count,
-        [("payload_signing=always", &instances[0]), ("payload_signing=never", &instances[1])],
-        files,
-    )
-    .await;
-    for instance in instances {
-        instance.stop(outcome.is_err()).await;
-    }
-    outcome
+    alternating_rounds(client, c, count, [("payload_signing=always", always), ("payload_signing=never", never)], files)
+        .await
 }

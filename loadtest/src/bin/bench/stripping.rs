@@ -43,17 +43,9 @@ pub async fn stripping_test(args: &Args, bin: &Path, client: &reqwest::Client) -
         }
         instances.push(Instance::start(args, bin, &format!("strip-{strip}"), "fs", &extra, client).await?);
     }
-    let outcome = alternating_rounds(
-        client,
-        c,
-        count,
-        [("strip_metadata=false", &instances[0]), ("strip_metadata=true", &instances[1])],
-        files,
-    )
-    .await;
-    for instance in instances {
-        instance.stop(outcome.is_err()).await;
-    }
+    let [off, on]: [Instance; 2] = instances.try_into().map_err(|_| anyhow::anyhow!("two instances"))?;
+    let outcome =
+        alternating_rounds(client, c, count, [("strip_metadata=false", off), ("strip_metadata=true", on)], files).await;
     for dir in data_dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
