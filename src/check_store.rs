@@ -143,7 +143,7 @@ async fn check_s3(s3: &S3Settings, max_file_bytes: u64, lines: &mut Vec<String>)
     lines.push(format!(
         "upload bodies: {} (storage.s3.payload_signing = {})",
         if s3.signs_payloads() { "hashed into their signatures" } else { "UNSIGNED-PAYLOAD" },
-        format!("{:?}", s3.payload_signing).to_lowercase()
+        s3.payload_signing.name()
     ));
     lines.push("checksums: only where an operation requires one (when_required)".into());
     lines.push(describe_proxy(s3));
@@ -197,11 +197,7 @@ async fn check_s3(s3: &S3Settings, max_file_bytes: u64, lines: &mut Vec<String>)
         .content_length(bytes.len() as i64)
         .body(ByteStream::from(bytes.clone()));
     // As the store will send uploads: signed payload or not.
-    let put = if s3.signs_payloads() {
-        futures_util::future::Either::Left(put.send())
-    } else {
-        futures_util::future::Either::Right(put.customize().disable_payload_signing().send())
-    };
+    let put = crate::storage::s3::client::send_put_object(put, s3.signs_payloads());
     call("writing a probe object", deadline, proxied, put).await?;
     let whole = call("reading the probe back", deadline, proxied, client.get_object().bucket(bucket).key(&key).send())
         .await?

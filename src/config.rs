@@ -321,6 +321,17 @@ pub enum PayloadSigning {
     Never,
 }
 
+impl PayloadSigning {
+    /// As the setting spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+            Self::Never => "never",
+        }
+    }
+}
+
 /// How the S3 client reaches the store, as `storage.s3.proxy` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProxySetting {

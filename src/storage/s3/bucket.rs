@@ -7,12 +7,7 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
-use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
-use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
-use aws_sdk_s3::operation::upload_part::{UploadPartError, UploadPartOutput};
 use aws_sdk_s3::primitives::DateTime;
-use futures_util::future::Either;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use super::diagnosis::Diagnosis;
@@ -87,30 +82,6 @@ impl Bucket {
         sign_payloads: bool,
     ) -> Self {
         Self { client, name, prefix, deadlines, runtime, cleanup: TaskTracker::new(), proxied, sign_payloads }
-    }
-
-    /// Sends a PutObject, its body hashed into the signature or not.
-    pub fn put_object(
-        &self,
-        request: PutObjectFluentBuilder,
-    ) -> impl Future<Output = Result<PutObjectOutput, SdkError<PutObjectError, HttpResponse>>> + Send + 'static {
-        if self.sign_payloads {
-            Either::Left(request.send())
-        } else {
-            Either::Right(request.customize().disable_payload_signing().send())
-        }
-    }
-
-    /// Sends an UploadPart, its body hashed into the signature or not.
-    pub fn upload_part(
-        &self,
-        request: UploadPartFluentBuilder,
-    ) -> impl Future<Output = Result<UploadPartOutput, SdkError<UploadPartError, HttpResponse>>> + Send + 'static {
-        if self.sign_payloads {
-            Either::Left(request.send())
-        } else {
-            Either::Right(request.customize().disable_payload_signing().send())
-        }
     }
 
     /// The key of an image.

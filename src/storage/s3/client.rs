@@ -3,9 +3,17 @@
 //! total deadline is the store's own (see [`super::bucket::Bucket::run`]):
 //! the SDK only bounds the connect, and retries what fails fast within it.
 
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
+use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
+use aws_sdk_s3::operation::upload_part::{UploadPartError, UploadPartOutput};
+use futures_util::future::Either;
 use picshelf_s3_client::{ClientOptions, Proxy};
 use secrecy::ExposeSecret;
 
@@ -33,4 +41,29 @@ pub fn options(settings: &S3Settings) -> ClientOptions {
 /// One client (and connection pool) for the life of the store.
 pub fn build(settings: &S3Settings) -> anyhow::Result<Client> {
     picshelf_s3_client::client(&options(settings)).map_err(anyhow::Error::msg)
+}
+
+/// Sends a PutObject, its body hashed into the signature when `sign`
+/// ([`S3Settings::signs_payloads`]).
+pub fn send_put_object(
+    request: PutObjectFluentBuilder,
+    sign: bool,
+) -> impl Future<Output = Result<PutObjectOutput, SdkError<PutObjectError, HttpResponse>>> + Send + 'static {
+    if sign {
+        Either::Left(request.send())
+    } else {
+        Either::Right(request.customize().disable_payload_signing().send())
+    }
+}
+
+/// Sends an UploadPart, its body hashed into the signature when `sign`.
+pub fn send_upload_part(
+    request: UploadPartFluentBuilder,
+    sign: bool,
+) -> impl Future<Output = Result<UploadPartOutput, SdkError<UploadPartError, HttpResponse>>> + Send + 'static {
+    if sign {
+        Either::Left(request.send())
+    } else {
+        Either::Right(request.customize().disable_payload_signing().send())
+    }
 }

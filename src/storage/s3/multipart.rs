@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
 use super::bucket::{Bucket, KeyGuard};
+use super::client;
 use super::metadata;
 use crate::storage::{Finished, NewObject, StoreError};
 
@@ -101,7 +102,8 @@ impl MultipartUpload {
             .part_number(part_number)
             .content_length(part.len() as i64)
             .body(ByteStream::from(part));
-        let sent = self.bucket.send("UploadPart", deadline, self.bucket.upload_part(request));
+        let sent =
+            self.bucket.send("UploadPart", deadline, client::send_upload_part(request, self.bucket.sign_payloads));
         let call = async move {
             let out = sent.await?;
             Ok(CompletedPart::builder().part_number(part_number).set_e_tag(out.e_tag).build())
