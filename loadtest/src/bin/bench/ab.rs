@@ -26,9 +26,7 @@ impl Ab {
 
     /// The median latency over all rounds of one setting, in ms.
     pub fn p50(cells: &[CellResult]) -> f64 {
-        let mut all: Vec<u64> = cells.iter().flat_map(|c| c.latencies_us.iter().copied()).collect();
-        all.sort_unstable();
-        picshelf_loadtest::stats::percentile(&all, 50.0) as f64 / 1000.0
+        CellResult::p_of_all(cells, 50.0)
     }
 }
 

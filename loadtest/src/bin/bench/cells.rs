@@ -50,6 +50,13 @@ impl CellResult {
     pub fn p(&self, pct: f64) -> f64 {
         if self.latencies_us.is_empty() { f64::NAN } else { percentile(&self.latencies_us, pct) as f64 / 1000.0 }
     }
+
+    /// p-th percentile latency (ms) over every request of several cells (the rounds of one).
+    pub fn p_of_all(cells: &[CellResult], pct: f64) -> f64 {
+        let mut all: Vec<u64> = cells.iter().flat_map(|c| c.latencies_us.iter().copied()).collect();
+        all.sort_unstable();
+        if all.is_empty() { f64::NAN } else { percentile(&all, pct) as f64 / 1000.0 }
+    }
 }
 
 /// One request's time (µs), payload bytes moved, its answer when kept and

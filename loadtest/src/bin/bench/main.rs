@@ -61,7 +61,7 @@ pub struct Args {
     /// The same through nginx, its environment's prefix included, e.g. http://127.0.0.1:18180/dev
     #[arg(long)]
     disk_nginx: Option<String>,
-    /// The original Flask service (loadtest/flask) under gunicorn, on the S3 backend (the same bucket, under --flask-prefix).
+    /// The original Flask service (loadtest/flask) under gunicorn, on the S3 backend (the same bucket, under flask/).
     #[arg(long)]
     flask_s3: String,
     /// The same on the disk backend.
@@ -173,8 +173,9 @@ async fn main() -> anyhow::Result<()> {
     let plan = Plan { concurrency: c, scale: args.scale, rounds: args.rounds.max(1), run_tag };
     let mut backends = if args.skip_throughput { Vec::new() } else { endpoints(&args, s3)? };
     backends.retain(|e| args.backends.iter().any(|b| b == e.backend.key()));
-    let with_bin = args.picshelf_bin.is_some() && !args.skip_extras;
-    let extra_steps = if with_bin { 2 + if args.skip_throughput { 0 } else { 3 } } else { 0 };
+    // The binary for the tests beyond the throughput cells, unless they are skipped.
+    let extras_bin = args.picshelf_bin.as_ref().filter(|_| !args.skip_extras);
+    let extra_steps = if extras_bin.is_some() { 2 + if args.skip_throughput { 0 } else { 3 } } else { 0 };
     let mut progress = Progress::new(backends.len() * throughput::steps(plan.rounds) + extra_steps);
     let mut cells = Vec::new();
     for endpoints in &backends {
@@ -182,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut memory = Vec::new();
-    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin) {
+    if let Some(bin) = extras_bin {
         for backend in ["s3", "fs"] {
             eprintln!("bench: memory, {} streamed upload, {backend} backend", human_bytes(args.mem_bytes));
             memory.push(memory_test(&args, bin, backend, &client).await?);
@@ -191,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut stripping = None;
-    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
+    if let Some(bin) = extras_bin
         && !args.skip_throughput
     {
         eprintln!("bench: metadata stripping, 4 MiB JPEGs with EXIF, strip_metadata off and on (disk backend)");
@@ -199,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
         progress.step("metadata stripping");
     }
     let mut signing = None;
-    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
+    if let Some(bin) = extras_bin
         && !args.skip_throughput
     {
         eprintln!("bench: payload signing, 4 MiB uploads to S3, payload_signing always and never");
@@ -207,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
         progress.step("payload signing");
     }
     let mut variants = None;
-    if let Some(bin) = args.picshelf_bin.as_ref().filter(|_| with_bin)
+    if let Some(bin) = extras_bin
         && !args.skip_throughput
     {
         eprintln!("bench: variants of 12- and 24-megapixel JPEGs (disk backend)");

@@ -260,12 +260,7 @@ pub fn render(
             s.b.len(),
             markdown_table(&table)
         );
-        let _ = writeln!(
-            text,
-            "Metadata stripping, 4 MiB JPEG with EXIF:
-{}",
-            text_table(&table)
-        );
+        let _ = writeln!(text, "Metadata stripping, 4 MiB JPEG with EXIF:\n{}", text_table(&table));
     }
     if let Some(s) = signing {
         let (on, off) = (Ab::mib_per_s(&s.a), Ab::mib_per_s(&s.b));
@@ -339,8 +334,8 @@ pub fn render(
         );
         let _ = writeln!(
             text,
-            "Variants: first 320 px variant of a 12 MP JPEG, median {:.0} ms; peak RSS {:.1} MiB (idle {:.1})              with {} 24 MP renderings requested at once
-{}",
+            "Variants: first 320 px variant of a 12 MP JPEG, median {:.0} ms; peak RSS {:.1} MiB (idle {:.1}) \
+             with {} 24 MP renderings requested at once\n{}",
             v.first_median_ms(),
             v.peak_kib as f64 / 1024.0,
             v.idle_kib as f64 / 1024.0,

@@ -123,9 +123,7 @@ impl Cell {
     }
     /// p-th percentile latency (ms) over every request of every round.
     pub fn p(&self, pct: f64) -> f64 {
-        let mut all: Vec<u64> = self.rounds.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
-        all.sort_unstable();
-        if all.is_empty() { f64::NAN } else { picshelf_loadtest::stats::percentile(&all, pct) as f64 / 1000.0 }
+        CellResult::p_of_all(&self.rounds, pct)
     }
     /// Answers by nginx's X-Cache-Status, over every round.
     pub fn cache_statuses(&self) -> BTreeMap<String, usize> {
