@@ -75,14 +75,21 @@ async fn gone_within(client: &Client, url: &str, validity: Duration) -> Duration
         }
         // 200 from the cache; a 503 (the store or a rendering slot busy) is not a serving.
         assert!(status == 200 || status == 503, "{url} after its DELETE: {status}");
-        let cache = response.headers().get("x-cache-status").map(|v| v.to_str().unwrap().to_owned());
         assert!(
             start.elapsed() <= validity + Duration::from_millis(1500),
-            "{url} still served ({cache:?}) {:?} after its DELETE; the cache validity is {validity:?}",
+            "{url} still served ({}) {:?} after its DELETE; the cache validity is {validity:?}",
+            cache_status(&response),
             start.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Deletes an uploaded image (`file`: its upload answer) with its token: 204.
+async fn delete_image(client: &Client, file: &Value) {
+    let url = file["url"].as_str().unwrap();
+    let token = file["delete_token"].as_str().unwrap();
+    assert_eq!(client.delete(url).header("X-Delete-Token", token).send().await.unwrap().status(), 204, "{url}");
 }
 
 fn cache_status(response: &Response) -> String {
@@ -156,8 +163,7 @@ async fn the_proxy_caches_downloads_per_environment_with_ranges_heads_and_304s()
     // the validity, both timed from the DELETE's answer.
     let fresh = client.get(&variant).send().await.unwrap();
     assert!(["HIT", "REVALIDATED"].contains(&cache_status(&fresh).as_str()), "{}", cache_status(&fresh));
-    let token = file["delete_token"].as_str().unwrap();
-    assert_eq!(client.delete(url).header("X-Delete-Token", token).send().await.unwrap().status(), 204);
+    delete_image(&client, &file).await;
     let (image_gone, variant_gone) = futures_util::future::join(
         gone_within(&client, url, target.cache_valid),
         gone_within(&client, &variant, target.cache_valid),
@@ -184,8 +190,7 @@ async fn a_cold_range_request_gets_its_bytes_and_fills_the_cache() {
     let whole = client.get(url).send().await.unwrap();
     assert_eq!((whole.status().as_u16(), cache_status(&whole)), (200, "HIT".into()));
     assert_eq!(whole.bytes().await.unwrap(), bytes);
-    let token = file["delete_token"].as_str().unwrap();
-    assert_eq!(client.delete(url).header("X-Delete-Token", token).send().await.unwrap().status(), 204);
+    delete_image(&client, &file).await;
 }
 
 #[tokio::test]
@@ -290,11 +295,7 @@ async fn a_burst_of_uploads_meets_the_rate_limit_with_429() {
 
     // Leave the test bucket as it was.
     for body in created {
-        let file = &body["files"][0];
-        let url = file["url"].as_str().unwrap();
-        let status =
-            client.delete(url).header("X-Delete-Token", file["delete_token"].as_str().unwrap()).send().await.unwrap();
-        assert_eq!(status.status(), 204);
+        delete_image(&client, &body["files"][0]).await;
     }
 }
 
