@@ -7,6 +7,7 @@
 //! image, as atomically, and deleted with it.
 
 mod body;
+mod file_chunks;
 pub mod fs;
 pub mod instrumented;
 pub mod s3;

@@ -1,0 +1,236 @@
+//! A byte range of a file as a stream of chunks: how the disk backend serves
+//! downloads.
+//!
+//! Each chunk is first read on the calling thread with
+//! `preadv2(…, RWF_NOWAIT)`: the kernel copies what is already in its page
+//! cache and refuses (`EAGAIN`) rather than wait for the disk. Only what is not
+//! cached is read on tokio's blocking pool. A download of a cached file thus
+//! costs one copy out of the page cache per chunk and no thread hop, where
+//! `tokio::fs::File` costs a hop to the blocking pool, a read into its own
+//! buffer and a second copy into the chunk. The disk never blocks the calling
+//! thread. Where `RWF_NOWAIT` is not supported (kernels before 4.14, some
+//! file systems, other platforms) every read goes to the blocking pool.
+//!
+//! One buffer of at most `chunk` bytes serves the whole download: a chunk is
+//! handed on, and once the server has written it out and dropped it, the next
+//! chunk reuses the same allocation.
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+
+/// `len` bytes of `file` from `offset`, in chunks of at most `chunk` bytes. A
+/// file that ends before `offset + len` ends the stream with an
+/// `UnexpectedEof` error.
+pub fn file_chunks(file: File, offset: u64, len: u64, chunk: usize) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    chunks(file, offset, len, chunk, cfg!(all(target_os = "linux", target_env = "gnu")))
+}
+
+fn chunks(
+    file: File,
+    offset: u64,
+    len: u64,
+    chunk: usize,
+    try_cache: bool,
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    let reader =
+        Reader { file: Arc::new(file), offset, remaining: len, chunk: chunk.max(1), buf: BytesMut::new(), try_cache };
+    futures_util::stream::try_unfold(reader, Reader::next_chunk)
+}
+
+struct Reader {
+    file: Arc<File>,
+    offset: u64,
+    remaining: u64,
+    chunk: usize,
+    buf: BytesMut,
+    /// Whether a read from the page cache alone is worth trying (cleared when
+    /// the kernel or the file system does not support it).
+    try_cache: bool,
+}
+
+impl Reader {
+    async fn next_chunk(mut self) -> io::Result<Option<(Bytes, Self)>> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let want = usize::try_from(self.remaining).map_or(self.chunk, |remaining| remaining.min(self.chunk));
+        // Reclaims the previous chunk's allocation when it has been dropped.
+        self.buf.reserve(want);
+        let read = match self.try_cache.then(|| read_cached(&self.file, &mut self.buf, want, self.offset)) {
+            Some(CacheRead::Got(n)) => n,
+            Some(CacheRead::WouldWait) => self.read_blocking(want).await?,
+            Some(CacheRead::Unsupported) => {
+                self.try_cache = false;
+                self.read_blocking(want).await?
+            }
+            None => self.read_blocking(want).await?,
+        };
+        if read == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ended before its recorded size"));
+        }
+        self.offset += read as u64;
+        self.remaining -= read as u64;
+        let chunk = self.buf.split().freeze();
+        Ok(Some((chunk, self)))
+    }
+
+    /// Reads up to `want` bytes on the blocking pool, appending them to the buffer.
+    async fn read_blocking(&mut self, want: usize) -> io::Result<usize> {
+        let file = Arc::clone(&self.file);
+        let offset = self.offset;
+        let mut buf = std::mem::take(&mut self.buf);
+        let (buf, read) = tokio::task::spawn_blocking(move || {
+            let read = read_at(&file, &mut buf, want, offset);
+            (buf, read)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        self.buf = buf;
+        read
+    }
+}
+
+/// What a read from the page cache alone gave.
+enum CacheRead {
+    /// This many bytes (fewer than asked when only some were cached).
+    Got(usize),
+    /// None: reading would wait for the disk.
+    WouldWait,
+    /// The kernel or the file system cannot read without waiting.
+    Unsupported,
+}
+
+/// Appends up to `want` bytes at `offset` to `buf` if the page cache has
+/// them, without waiting for the disk.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn read_cached(file: &File, buf: &mut BytesMut, want: usize, offset: u64) -> CacheRead {
+    loop {
+        match preadv2(file, buf, want, offset, libc::RWF_NOWAIT) {
+            Ok(n) => return CacheRead::Got(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return CacheRead::WouldWait,
+            // Unsupported flag (EOPNOTSUPP, EINVAL) or call (ENOSYS); any other
+            // error comes back from the blocking read, which reports it.
+            Err(_) => return CacheRead::Unsupported,
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn read_cached(_file: &File, _buf: &mut BytesMut, _want: usize, _offset: u64) -> CacheRead {
+    CacheRead::Unsupported
+}
+
+/// Appends up to `want` bytes at `offset` to `buf`, waiting for the disk if need be.
+fn read_at(file: &File, buf: &mut BytesMut, want: usize, offset: u64) -> io::Result<usize> {
+    loop {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let read = preadv2(file, buf, want, offset, 0);
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let read = {
+            use std::os::unix::fs::FileExt as _;
+            let start = buf.len();
+            buf.resize(start + want, 0);
+            let read = file.read_at(&mut buf[start..], offset);
+            buf.truncate(start + *read.as_ref().unwrap_or(&0));
+            read
+        };
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            read => return read,
+        }
+    }
+}
+
+/// `preadv2` of up to `want` bytes at `offset` into the spare capacity of `buf`
+/// (which must have room for them), growing `buf` by what was read.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn preadv2(file: &File, buf: &mut BytesMut, want: usize, offset: u64, flags: libc::c_int) -> io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    let spare = buf.spare_capacity_mut();
+    let len = want.min(spare.len());
+    let iov = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: len };
+    let offset = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the one iovec points into `buf`'s spare capacity, valid for
+    // `len` bytes and not aliased while the call runs; the kernel writes at
+    // most `len` bytes there.
+    let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, flags) };
+    let read = usize::try_from(read).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: the kernel initialised the first `read` (≤ `len`) spare bytes.
+    unsafe { buf.set_len(buf.len() + read) };
+    Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use futures_util::TryStreamExt as _;
+
+    use super::*;
+
+    fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let mut file = tempfile::NamedTempFile::new().expect("a temp file");
+        file.write_all(&data).expect("written");
+        file.as_file().sync_all().expect("synced");
+        (file, data)
+    }
+
+    async fn collect(stream: impl Stream<Item = io::Result<Bytes>>) -> io::Result<Vec<Bytes>> {
+        stream.try_collect().await
+    }
+
+    #[tokio::test]
+    async fn every_range_comes_back_exactly_in_chunks_of_at_most_the_chunk_size() {
+        let (file, data) = file_of(300_001);
+        for try_cache in [true, false] {
+            for (offset, len) in [(0, 300_001), (0, 1), (1, 100_000), (99_999, 200_002), (300_000, 1), (5, 0)] {
+                let opened = file.reopen().expect("reopened");
+                let got = collect(chunks(opened, offset, len, 65_536, try_cache)).await.expect("read");
+                assert!(got.iter().all(|c| !c.is_empty() && c.len() <= 65_536), "{offset}+{len}: chunk sizes");
+                let start = offset as usize;
+                assert_eq!(got.concat(), data[start..start + len as usize], "{offset}+{len}, try_cache {try_cache}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_recorded_size_ends_in_an_error() {
+        let (file, _) = file_of(10_000);
+        for try_cache in [true, false] {
+            let error = collect(chunks(file.reopen().expect("reopened"), 5_000, 6_000, 4_096, try_cache))
+                .await
+                .expect_err("the file ends 1,000 bytes early");
+            assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        }
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[tokio::test]
+    async fn a_file_out_of_the_page_cache_is_read_on_the_blocking_pool() {
+        use std::os::fd::AsRawFd as _;
+        let (file, data) = file_of(1 << 20);
+        let evict = || {
+            // SAFETY: advice on a valid descriptor; it only drops clean cached pages.
+            let advised = unsafe { libc::posix_fadvise(file.as_file().as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            assert_eq!(advised, 0, "posix_fadvise");
+        };
+        let opened = file.reopen().expect("reopened");
+        let mut buf = BytesMut::with_capacity(4_096);
+        assert!(matches!(read_cached(&opened, &mut buf, 4_096, 0), CacheRead::Got(4_096)), "a fresh file is cached");
+        evict();
+        let mut buf = BytesMut::with_capacity(4_096);
+        assert!(
+            matches!(read_cached(&opened, &mut buf, 4_096, 512 * 1024), CacheRead::WouldWait),
+            "RWF_NOWAIT refuses a read that would wait for the disk (the temp dir must be on a disk file system)"
+        );
+        evict();
+        let got = collect(file_chunks(opened, 0, 1 << 20, 120 * 1024)).await.expect("read");
+        assert_eq!(got.concat(), data);
+    }
+}
