@@ -197,7 +197,7 @@ async fn check_s3(s3: &S3Settings, max_file_bytes: u64, lines: &mut Vec<String>)
         .content_length(bytes.len() as i64)
         .body(ByteStream::from(bytes.clone()));
     // As the store will send uploads: signed payload or not.
-    let put = crate::storage::s3::client::send_put_object(put, s3.signs_payloads());
+    let put = crate::storage::s3::client::send_put_object(put, s3.signs_payloads(), None);
     call("writing a probe object", deadline, proxied, put).await?;
     let whole = call("reading the probe back", deadline, proxied, client.get_object().bucket(bucket).key(&key).send())
         .await?

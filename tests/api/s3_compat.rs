@@ -359,11 +359,15 @@ async fn s3_payload_signing_hashes_bodies_over_http_and_never_is_unsigned_and_wh
         .await;
         let small = images::png(64, 48);
         let large = images::big_png(11 * 1024 * 1024 / 2, 300, 200, 77);
+        let mut small_sha256 = String::new();
         for bytes in [&small, &large] {
             let response = app.upload(vec![FilePart::new("signed.png", bytes.clone(), "image/png")]).await;
             assert_eq!(response.status(), 201, "{setting:?}");
             let body: serde_json::Value = response.json().await.unwrap();
             let id = body["files"][0]["id"].as_str().unwrap().to_owned();
+            if bytes == &small {
+                small_sha256 = body["files"][0]["sha256"].as_str().unwrap().to_owned();
+            }
             let download = app.download(&id).await;
             assert_eq!(download.bytes().await.unwrap().as_ref(), bytes.as_slice(), "{setting:?}");
         }
@@ -385,5 +389,46 @@ async fn s3_payload_signing_hashes_bodies_over_http_and_never_is_unsigned_and_wh
                 assert!(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{setting:?}: {head}");
             }
         }
+        if !unsigned {
+            // The single PutObject is signed with the SHA-256 the answer reports, which
+            // the store checked against the bytes it got.
+            let singles = heads.iter().filter(|h| !h.contains("partNumber=") && !h.contains("uploadId=")).count();
+            assert_eq!(singles, 1, "{heads:#?}");
+            let signed_with_it = heads.iter().filter(|h| h.to_ascii_lowercase().contains(&small_sha256)).count();
+            assert_eq!(signed_with_it, 1, "the small file's PutObject carries {small_sha256}: {heads:#?}");
+        }
     }
+}
+
+/// An upload's SHA-256, computed as its bytes stream in, signs its PutObject
+/// as it is: the body is not hashed again, and the store refuses a body that
+/// does not match it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_put_object_is_signed_with_the_hash_it_is_given_and_the_store_checks_it() {
+    use picshelf::storage::s3::client::send_put_object;
+    let garage = garage::garage();
+    let bucket = garage.create_bucket().await;
+    let client = garage.client();
+    let body = b"picshelf payload hash".to_vec();
+    let put = |key: &str, sha256: &str| {
+        let request = client
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .content_length(body.len() as i64)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()));
+        send_put_object(request, true, Some(sha256))
+    };
+    put("right", &sha256_hex(&body)).await.expect("the right hash is taken");
+    let wrong = sha256_hex(b"other bytes");
+    let refused = put("wrong", &wrong).await.expect_err("a hash that is not the body's is refused");
+    let code = refused.as_service_error().and_then(|e| e.meta().code()).unwrap_or_default().to_owned();
+    // AWS says XAmzContentSHA256Mismatch, Garage InvalidDigest.
+    assert!(
+        ["XAmzContentSHA256Mismatch", "InvalidDigest", "BadDigest"].contains(&code.as_str()),
+        "{code}: {refused:?}"
+    );
+    let listed = client.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["right"], "the refused body was not stored");
 }

@@ -6,8 +6,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use aws_runtime::auth::PayloadSigningOverride;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
@@ -44,15 +47,41 @@ pub fn build(settings: &S3Settings) -> anyhow::Result<Client> {
 }
 
 /// Sends a PutObject, its body hashed into the signature when `sign`
-/// ([`S3Settings::signs_payloads`]).
+/// ([`S3Settings::signs_payloads`]). `known_sha256`, the lowercase hex SHA-256
+/// of exactly this body when the caller has it (an upload hashes its bytes as
+/// they stream in), goes into the signature as it is: the body is not hashed a
+/// second time, and the store still checks the bytes it got against it.
 pub fn send_put_object(
     request: PutObjectFluentBuilder,
     sign: bool,
-) -> impl Future<Output = Result<PutObjectOutput, SdkError<PutObjectError, HttpResponse>>> + Send + 'static {
-    if sign {
-        Either::Left(request.send())
-    } else {
-        Either::Right(request.customize().disable_payload_signing().send())
+    known_sha256: Option<&str>,
+) -> impl Future<Output = Result<PutObjectOutput, SdkError<PutObjectError, HttpResponse>>> + Send + use<> {
+    match (sign, known_sha256) {
+        (true, None) => Either::Left(request.send()),
+        (true, Some(sha256)) => {
+            Either::Right(Either::Left(request.customize().interceptor(KnownPayloadHash(sha256.to_owned())).send()))
+        }
+        (false, _) => Either::Right(Either::Right(request.customize().disable_payload_signing().send())),
+    }
+}
+
+/// Signs a request with the SHA-256 of its body given, instead of hashing the body.
+#[derive(Debug)]
+struct KnownPayloadHash(String);
+
+impl Intercept for KnownPayloadHash {
+    fn name(&self) -> &'static str {
+        "KnownPayloadHash"
+    }
+
+    fn modify_before_signing(
+        &self,
+        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        cfg.interceptor_state().store_put(PayloadSigningOverride::Precomputed(self.0.clone()));
+        Ok(())
     }
 }
 

@@ -110,7 +110,7 @@ impl S3Store {
             .content_length(body.len() as i64)
             .set_metadata(Some(metadata::for_object(object, Some(finished))))
             .body(ByteStream::from(body));
-        let request = client::send_put_object(request, self.bucket.sign_payloads);
+        let request = client::send_put_object(request, self.bucket.sign_payloads, Some(&finished.sha256));
         self.bucket.send("PutObject", deadline, request).await.map(drop)
     }
 
@@ -224,7 +224,7 @@ impl ImageStore for S3Store {
             .content_length(variant.bytes.len() as i64)
             .set_metadata(Some(metadata::for_variant(variant)))
             .body(ByteStream::from(variant.bytes.clone()));
-        let request = client::send_put_object(request, self.bucket.sign_payloads);
+        let request = client::send_put_object(request, self.bucket.sign_payloads, None);
         let deadline = self.bucket.deadlines.transfer(variant.bytes.len() as u64);
         self.bucket.send("PutObject", deadline, request).await?;
         // Deleted meanwhile? A delete lists variants after removing the image,

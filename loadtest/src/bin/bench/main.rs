@@ -73,6 +73,10 @@ pub struct Args {
     /// Garage's S3 endpoint, e.g. http://127.0.0.1:13910
     #[arg(long)]
     s3_endpoint: String,
+    /// The same Garage through a relay that only copies bytes (nginx proxy_pass, unbuffered), e.g.
+    /// http://127.0.0.1:18192: presigned requests through it measure what one hop costs.
+    #[arg(long)]
+    garage_relay: Option<String>,
     #[arg(long, default_value = "garage")]
     region: String,
     /// The bucket the picshelf behind --app writes to (its key: BENCH_S3_KEY_ID, BENCH_S3_SECRET).
@@ -122,13 +126,17 @@ pub struct Args {
 }
 
 /// The services of each backend measured.
-fn endpoints(args: &Args, s3: S3) -> anyhow::Result<Vec<Endpoints>> {
+fn endpoints(args: &Args) -> anyhow::Result<Vec<Endpoints>> {
+    let s3 = |endpoint: &str| -> anyhow::Result<S3> {
+        Ok(S3::new(endpoint, &args.region, &args.bucket, &env("BENCH_S3_KEY_ID")?, &env("BENCH_S3_SECRET")?))
+    };
     let mut backends = vec![Endpoints {
         backend: Backend::S3,
         app: args.app.clone(),
         nginx: args.nginx.clone(),
         flask: args.flask_s3.clone(),
-        garage: Some(s3),
+        garage: Some(s3(&args.s3_endpoint)?),
+        garage_relay: args.garage_relay.as_deref().map(s3).transpose()?,
     }];
     if let (Some(app), Some(nginx), Some(flask)) = (&args.disk_app, &args.disk_nginx, &args.flask_disk) {
         backends.push(Endpoints {
@@ -137,6 +145,7 @@ fn endpoints(args: &Args, s3: S3) -> anyhow::Result<Vec<Endpoints>> {
             nginx: nginx.clone(),
             flask: flask.clone(),
             garage: None,
+            garage_relay: None,
         });
     } else {
         ensure!(
@@ -167,11 +176,10 @@ async fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(300))
         .build()?;
     let c = args.concurrency;
-    let s3 = S3::new(&args.s3_endpoint, &args.region, &args.bucket, &env("BENCH_S3_KEY_ID")?, &env("BENCH_S3_SECRET")?);
     let run_tag = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
 
     let plan = Plan { concurrency: c, scale: args.scale, rounds: args.rounds.max(1), run_tag };
-    let mut backends = if args.skip_throughput { Vec::new() } else { endpoints(&args, s3)? };
+    let mut backends = if args.skip_throughput { Vec::new() } else { endpoints(&args)? };
     backends.retain(|e| args.backends.iter().any(|b| b == e.backend.key()));
     // The binary for the tests beyond the throughput cells, unless they are skipped.
     let extras_bin = args.picshelf_bin.as_ref().filter(|_| !args.skip_extras);

@@ -68,6 +68,9 @@ pub fn render(
          bucket or disk.\n\
          - **Garage**: presigned `PUT` of new objects and presigned `GET` of the very objects picshelf stored \
          (bucket `{}`), with the same client.\n\
+         - **Garage via a relay**: the same presigned requests through nginx doing nothing but `proxy_pass` \
+         to Garage (no buffering, no cache: `scripts/bench`). Every picshelf S3 transfer crosses one such \
+         hop, so **relay ÷ Garage** is what one hop costs on this machine: the ceiling of picshelf ÷ Garage.\n\
          - Every upload is a new object with different bytes (no block deduplication); MiB/s counts file bytes \
          (not multipart framing or headers). Ratios are picshelf ÷ a baseline, measured in the same run.\n",
         args.app,
@@ -89,17 +92,27 @@ pub fn render(
             if sizes.is_empty() {
                 continue;
             }
-            let targets: Vec<Target> =
-                [Target::Direct, Target::NginxCold, Target::NginxWarm, Target::Flask, Target::Garage]
-                    .into_iter()
-                    .filter(|&t| of(sizes[0], t).is_some())
-                    .collect();
+            let targets: Vec<Target> = [
+                Target::Direct,
+                Target::NginxCold,
+                Target::NginxWarm,
+                Target::Flask,
+                Target::Garage,
+                Target::GarageRelay,
+            ]
+            .into_iter()
+            .filter(|&t| of(sizes[0], t).is_some())
+            .collect();
             // Ratios: picshelf and nginx against each baseline there is.
             let mut ratios: Vec<(Target, Target)> = Vec::new();
             for base in [Target::Flask, Target::Garage] {
                 if targets.contains(&base) {
                     ratios.push((Target::Direct, base));
                 }
+            }
+            // What one relay hop costs: the ceiling of picshelf ÷ Garage on this machine.
+            if targets.contains(&Target::GarageRelay) {
+                ratios.push((Target::GarageRelay, Target::Garage));
             }
             ratios.push((
                 if direction == Direction::Upload { Target::NginxCold } else { Target::NginxWarm },
@@ -118,6 +131,7 @@ pub fn render(
                 Target::NginxWarm => "nginx warm",
                 Target::Flask => "Flask",
                 Target::Garage => "Garage",
+                Target::GarageRelay => "relay",
             };
             let mut head = vec!["size".to_owned()];
             head.extend(targets.iter().map(|t| format!("{} MiB/s", t.name(direction))));

@@ -57,6 +57,9 @@ pub enum Target {
     Flask,
     /// Garage's S3 API, presigned requests (S3 backend only).
     Garage,
+    /// The same requests through a relay that only copies bytes (nginx
+    /// `proxy_pass`, unbuffered): what one hop costs on this machine.
+    GarageRelay,
 }
 
 impl Target {
@@ -68,6 +71,7 @@ impl Target {
             (Target::NginxWarm, _) => "picshelf via nginx, warm",
             (Target::Flask, _) => "Flask (gunicorn)",
             (Target::Garage, _) => "Garage",
+            (Target::GarageRelay, _) => "Garage via a relay",
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Endpoints {
     pub flask: String,
     /// Garage (S3 backend only).
     pub garage: Option<S3>,
+    /// Garage through a plain nginx relay (S3 backend only).
+    pub garage_relay: Option<S3>,
 }
 
 impl Endpoints {
@@ -92,8 +98,24 @@ impl Endpoints {
         if self.garage.is_some() {
             targets.push(Target::Garage);
         }
+        if self.garage_relay.is_some() {
+            targets.push(Target::GarageRelay);
+        }
         targets
     }
+}
+
+impl Endpoints {
+    /// Where presigned requests of `target` go: Garage, or Garage through the relay.
+    fn s3(&self, target: Target) -> anyhow::Result<&S3> {
+        let s3 = if target == Target::GarageRelay { &self.garage_relay } else { &self.garage };
+        s3.as_ref().with_context(|| format!("{target:?} target without its endpoint"))
+    }
+}
+
+/// The key prefix of a presigned target's uploads.
+fn target_key(target: Target) -> &'static str {
+    if target == Target::GarageRelay { "relay" } else { "garage" }
 }
 
 /// One cell: every round of one target for one backend, direction and size.
@@ -204,13 +226,13 @@ pub async fn measure_backend(
                         Target::Direct => upload_job(&endpoints.app, &file),
                         Target::NginxCold | Target::NginxWarm => upload_job(&endpoints.nginx, &file),
                         Target::Flask => upload_job(&endpoints.flask, &file),
-                        Target::Garage => {
-                            let s3 = endpoints.garage.as_ref().context("Garage target without Garage")?;
-                            s3.put_job(&format!("bench-{}/{size}/{round}-{i}", plan.run_tag), Bytes::from(file)).await?
+                        Target::Garage | Target::GarageRelay => {
+                            let key = format!("bench-{}/{}/{size}/{round}-{i}", plan.run_tag, target_key(target));
+                            endpoints.s3(target)?.put_job(&key, Bytes::from(file)).await?
                         }
                     });
                 }
-                let keep = target != Target::Garage;
+                let keep = !matches!(target, Target::Garage | Target::GarageRelay);
                 let result = run_round(client, jobs, c, keep, Direction::Upload, target, round).await?;
                 let pool = ids.entry(target).or_default();
                 for body in &result.bodies {
@@ -255,9 +277,8 @@ pub async fn measure_backend(
                             download_job(&endpoints.nginx, &fresh[i % fresh.len()], size)
                         }
                         Target::Flask => download_job(&endpoints.flask, &flask_ids[k % flask_ids.len()], size),
-                        Target::Garage => {
-                            let s3 = endpoints.garage.as_ref().context("Garage target without Garage")?;
-                            s3.get_job(&direct_ids[k], size as u64).await?
+                        Target::Garage | Target::GarageRelay => {
+                            endpoints.s3(target)?.get_job(&direct_ids[k], size as u64).await?
                         }
                     });
                 }
