@@ -7,9 +7,16 @@
 //! cached is read on tokio's blocking pool. A download of a cached file thus
 //! costs one copy out of the page cache per chunk and no thread hop, where
 //! `tokio::fs::File` costs a hop to the blocking pool, a read into its own
-//! buffer and a second copy into the chunk. The disk never blocks the calling
-//! thread. Where `RWF_NOWAIT` is not supported (kernels before 4.14, some
-//! file systems, other platforms) every read goes to the blocking pool.
+//! buffer and a second copy into the chunk.
+//!
+//! - Data files are opened with `O_NOATIME` ([`open_data`]): a read then
+//!   never updates the access time, which could wait on the file system's
+//!   journal.
+//! - Page-cache reads are tried on Linux 5.11 and later only: on 5.9 and 5.10
+//!   such a read can return 0 in the middle of a file, and before 5.9 it could
+//!   still start readahead. Only a blocking read decides that a file ended.
+//! - Where they are not supported (older kernels, NFS, FUSE, tmpfs, other
+//!   platforms) every read goes to the blocking pool.
 //!
 //! One buffer of at most `chunk` bytes serves the whole download: a chunk is
 //! handed on, and once the server has written it out and dropped it, the next
@@ -17,7 +24,8 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
@@ -26,7 +34,44 @@ use futures_util::Stream;
 /// file that ends before `offset + len` ends the stream with an
 /// `UnexpectedEof` error.
 pub fn file_chunks(file: File, offset: u64, len: u64, chunk: usize) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    chunks(file, offset, len, chunk, cfg!(all(target_os = "linux", target_env = "gnu")))
+    chunks(file, offset, len, chunk, page_cache_reads_work())
+}
+
+/// Opens a data file for reading (on the blocking pool), without access-time
+/// updates where the kernel allows it (`O_NOATIME`: the file's owner only).
+pub async fn open_data(path: PathBuf) -> io::Result<File> {
+    tokio::task::spawn_blocking(move || {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOATIME).open(&path) {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(&path),
+                opened => opened,
+            }
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        File::open(&path)
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+/// Whether `RWF_NOWAIT` reads are tried: Linux 5.11 or later.
+fn page_cache_reads_work() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        cfg!(all(target_os = "linux", target_env = "gnu"))
+            && std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .and_then(|release| kernel_version(&release))
+                .is_some_and(|version| version >= (5, 11))
+    })
+}
+
+/// `(major, minor)` of a kernel release such as `6.18.44-fc-v1045`.
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut numbers = release.trim().split(|c: char| !c.is_ascii_digit());
+    Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
 }
 
 fn chunks(
@@ -61,8 +106,9 @@ impl Reader {
         // Reclaims the previous chunk's allocation when it has been dropped.
         self.buf.reserve(want);
         let read = match self.try_cache.then(|| read_cached(&self.file, &mut self.buf, want, self.offset)) {
-            Some(CacheRead::Got(n)) => n,
-            Some(CacheRead::WouldWait) => self.read_blocking(want).await?,
+            Some(CacheRead::Got(n)) if n > 0 => n,
+            // Only a blocking read decides that the file ended.
+            Some(CacheRead::Got(_) | CacheRead::WouldWait) => self.read_blocking(want).await?,
             Some(CacheRead::Unsupported) => {
                 self.try_cache = false;
                 self.read_blocking(want).await?
@@ -173,9 +219,13 @@ mod tests {
 
     use super::*;
 
+    /// A file of `len` bytes under `target/` (a disk file system, where the
+    /// page cache can be emptied: not tmpfs, which `/tmp` may be).
     fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
         let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-        let mut file = tempfile::NamedTempFile::new().expect("a temp file");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp-unit");
+        std::fs::create_dir_all(&dir).expect("target/tmp-unit");
+        let mut file = tempfile::NamedTempFile::new_in(&dir).expect("a temp file");
         file.write_all(&data).expect("written");
         file.as_file().sync_all().expect("synced");
         (file, data)
@@ -210,9 +260,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn kernel_releases_parse_to_major_and_minor() {
+        assert_eq!(kernel_version("6.18.44-fc-v1045\n"), Some((6, 18)));
+        assert_eq!(kernel_version("5.10.0-28-amd64"), Some((5, 10)));
+        assert_eq!(kernel_version("4.18.0-553.el8_10.x86_64"), Some((4, 18)));
+        assert_eq!(kernel_version("garbage"), None);
+        assert!((5, 10) < (5, 11) && (6, 1) >= (5, 11), "compared as (major, minor)");
+    }
+
+    #[tokio::test]
+    async fn data_files_open_without_access_time_updates_and_read_whole() {
+        let (file, data) = file_of(200_000);
+        let opened = open_data(file.path().to_owned()).await.expect("opened");
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            use std::os::fd::AsRawFd as _;
+            // SAFETY: F_GETFL on a valid descriptor.
+            let flags = unsafe { libc::fcntl(opened.as_raw_fd(), libc::F_GETFL) };
+            assert_ne!(flags & libc::O_NOATIME, 0, "O_NOATIME (the test owns the file)");
+        }
+        let got = collect(file_chunks(opened, 0, 200_000, 120 * 1024)).await.expect("read");
+        assert_eq!(got.concat(), data);
+        let missing = open_data(file.path().with_extension("missing")).await.expect_err("no such file");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[tokio::test]
     async fn a_file_out_of_the_page_cache_is_read_on_the_blocking_pool() {
+        assert!(page_cache_reads_work(), "this machine's kernel is 5.11 or later");
         use std::os::fd::AsRawFd as _;
         let (file, data) = file_of(1 << 20);
         let evict = || {

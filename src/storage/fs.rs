@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::fs;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::file_chunks::file_chunks;
+use super::file_chunks::{file_chunks, open_data};
 use super::{
     ByteRange, ImageStore, NewObject, NewVariant, Object, ObjectInfo, ObjectKey, StoreError, StoredObject, Swept,
     UploadBody, etag_for, within,
@@ -104,8 +104,8 @@ impl FsStore {
         let dir = self.key_dir(key);
         let Some(info) = self.read_info(key).await? else { return Ok(None) };
         // Deletion renames the directory away; a file opened before that stays readable.
-        let file = match fs::File::open(dir.join("data")).await {
-            Ok(file) => file.into_std().await,
+        let file = match open_data(dir.join("data")).await {
+            Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::unavailable("opening object", e)),
         };

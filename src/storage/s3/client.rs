@@ -76,11 +76,15 @@ impl Intercept for KnownPayloadHash {
 
     fn modify_before_signing(
         &self,
-        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        cfg.interceptor_state().store_put(PayloadSigningOverride::Precomputed(self.0.clone()));
+        // Only for a body held in memory, the one that was hashed; a streaming
+        // body keeps the signing scheme the SDK chose for it.
+        if context.request().body().bytes().is_some() {
+            cfg.interceptor_state().store_put(PayloadSigningOverride::Precomputed(self.0.clone()));
+        }
         Ok(())
     }
 }

@@ -70,7 +70,7 @@ pub fn render(
          (bucket `{}`), with the same client.\n\
          - **Garage via a relay**: the same presigned requests through nginx doing nothing but `proxy_pass` \
          to Garage (no buffering, no cache: `scripts/bench`). Every picshelf S3 transfer crosses one such \
-         hop, so **relay ÷ Garage** is what one hop costs on this machine: the ceiling of picshelf ÷ Garage.\n\
+         hop, so **relay ÷ Garage** is what one hop keeps of Garage's rate on this machine.\n\
          - Every upload is a new object with different bytes (no block deduplication); MiB/s counts file bytes \
          (not multipart framing or headers). Ratios are picshelf ÷ a baseline, measured in the same run.\n",
         args.app,
@@ -110,7 +110,7 @@ pub fn render(
                     ratios.push((Target::Direct, base));
                 }
             }
-            // What one relay hop costs: the ceiling of picshelf ÷ Garage on this machine.
+            // What one hop that only copies bytes keeps of Garage's rate.
             if targets.contains(&Target::GarageRelay) {
                 ratios.push((Target::GarageRelay, Target::Garage));
             }
