@@ -60,18 +60,28 @@ impl LossyRelay {
     }
 
     /// The heads (request line and headers) of every request that starts
-    /// with `method` among what the app sent so far.
+    /// with `method` among what the app sent so far. Each connection is read
+    /// request by request, skipping every body by its `content-length` (the
+    /// SDK sends no chunked bodies), so a head right after a binary body counts.
     pub fn request_heads(&self, method: &str) -> Vec<String> {
         let start = format!("{method} /");
         let connections = self.sent.lock().unwrap().clone();
         let mut heads = Vec::new();
         for connection in connections {
-            let sent = String::from_utf8_lossy(&connection.lock().unwrap()).into_owned();
-            heads.extend(
-                sent.match_indices(&start)
-                    .filter(|(at, _)| *at == 0 || sent[..*at].ends_with('\n'))
-                    .filter_map(|(at, _)| sent[at..].split_once("\r\n\r\n").map(|(head, _)| head.to_owned())),
-            );
+            let sent = connection.lock().unwrap().clone();
+            let mut rest = &sent[..];
+            while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+                let body_len = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if head.starts_with(&start) {
+                    heads.push(head);
+                }
+                rest = &rest[(end + 4 + body_len).min(rest.len())..];
+            }
         }
         heads
     }
