@@ -105,15 +105,18 @@ impl Reader {
         let want = usize::try_from(self.remaining).map_or(self.chunk, |remaining| remaining.min(self.chunk));
         // Reclaims the previous chunk's allocation when it has been dropped.
         self.buf.reserve(want);
-        let read = match self.try_cache.then(|| read_cached(&self.file, &mut self.buf, want, self.offset)) {
-            Some(CacheRead::Got(n)) if n > 0 => n,
+        let cached = if self.try_cache {
+            read_cached(&self.file, &mut self.buf, want, self.offset)
+        } else {
+            CacheRead::Unsupported
+        };
+        if matches!(cached, CacheRead::Unsupported) {
+            self.try_cache = false;
+        }
+        let read = match cached {
+            CacheRead::Got(n) if n > 0 => n,
             // Only a blocking read decides that the file ended.
-            Some(CacheRead::Got(_) | CacheRead::WouldWait) => self.read_blocking(want).await?,
-            Some(CacheRead::Unsupported) => {
-                self.try_cache = false;
-                self.read_blocking(want).await?
-            }
-            None => self.read_blocking(want).await?,
+            _ => self.read_blocking(want).await?,
         };
         if read == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ended before its recorded size"));
@@ -154,15 +157,12 @@ enum CacheRead {
 /// them, without waiting for the disk.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn read_cached(file: &File, buf: &mut BytesMut, want: usize, offset: u64) -> CacheRead {
-    loop {
-        match preadv2(file, buf, want, offset, libc::RWF_NOWAIT) {
-            Ok(n) => return CacheRead::Got(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return CacheRead::WouldWait,
-            // Unsupported flag (EOPNOTSUPP, EINVAL) or call (ENOSYS); any other
-            // error comes back from the blocking read, which reports it.
-            Err(_) => return CacheRead::Unsupported,
-        }
+    match preadv2(file, buf, want, offset, libc::RWF_NOWAIT) {
+        Ok(n) => CacheRead::Got(n),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => CacheRead::WouldWait,
+        // Unsupported flag (EOPNOTSUPP, EINVAL) or call (ENOSYS); any other
+        // error comes back from the blocking read, which reports it.
+        Err(_) => CacheRead::Unsupported,
     }
 }
 
@@ -172,40 +172,51 @@ fn read_cached(_file: &File, _buf: &mut BytesMut, _want: usize, _offset: u64) ->
 }
 
 /// Appends up to `want` bytes at `offset` to `buf`, waiting for the disk if need be.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn read_at(file: &File, buf: &mut BytesMut, want: usize, offset: u64) -> io::Result<usize> {
-    loop {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        let read = preadv2(file, buf, want, offset, 0);
-        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-        let read = {
-            use std::os::unix::fs::FileExt as _;
-            let start = buf.len();
-            buf.resize(start + want, 0);
-            let read = file.read_at(&mut buf[start..], offset);
-            buf.truncate(start + *read.as_ref().unwrap_or(&0));
-            read
-        };
-        match read {
+    preadv2(file, buf, want, offset, 0)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn read_at(file: &File, buf: &mut BytesMut, want: usize, offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt as _;
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let read = loop {
+        match file.read_at(&mut buf[start..], offset) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            read => return read,
+            read => break read,
         }
-    }
+    };
+    buf.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 /// `preadv2` of up to `want` bytes at `offset` into the spare capacity of `buf`
-/// (which must have room for them), growing `buf` by what was read.
+/// (which must have room for them), growing `buf` by what was read; retried
+/// when a signal interrupts it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn preadv2(file: &File, buf: &mut BytesMut, want: usize, offset: u64, flags: libc::c_int) -> io::Result<usize> {
     use std::os::fd::AsRawFd as _;
+    let offset = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let spare = buf.spare_capacity_mut();
     let len = want.min(spare.len());
     let iov = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: len };
-    let offset = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: the one iovec points into `buf`'s spare capacity, valid for
-    // `len` bytes and not aliased while the call runs; the kernel writes at
-    // most `len` bytes there.
-    let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, flags) };
-    let read = usize::try_from(read).map_err(|_| io::Error::last_os_error())?;
+    let read = loop {
+        // SAFETY: the one iovec points into `buf`'s spare capacity, valid for
+        // `len` bytes and not aliased while the call runs; the kernel writes at
+        // most `len` bytes there.
+        let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, flags) };
+        match usize::try_from(read) {
+            Ok(read) => break read,
+            Err(_) => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    };
     // SAFETY: the kernel initialised the first `read` (≤ `len`) spare bytes.
     unsafe { buf.set_len(buf.len() + read) };
     Ok(read)
@@ -289,8 +300,8 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[tokio::test]
     async fn a_file_out_of_the_page_cache_is_read_on_the_blocking_pool() {
-        assert!(page_cache_reads_work(), "this machine's kernel is 5.11 or later");
         use std::os::fd::AsRawFd as _;
+        assert!(page_cache_reads_work(), "this machine's kernel is 5.11 or later");
         let (file, data) = file_of(1 << 20);
         let evict = || {
             // SAFETY: advice on a valid descriptor; it only drops clean cached pages.
