@@ -18,15 +18,36 @@ pub struct Ab {
 
 impl Ab {
     /// Throughput over all rounds of one setting: bytes ÷ time.
-    pub fn mib_per_s(cells: &[CellResult]) -> f64 {
+    fn mib_per_s(cells: &[CellResult]) -> f64 {
         let bytes: u64 = cells.iter().map(|c| c.payload_bytes).sum();
         let secs: f64 = cells.iter().map(|c| c.wall.as_secs_f64()).sum();
         bytes as f64 / MIB as f64 / secs
     }
 
     /// The median latency over all rounds of one setting, in ms.
-    pub fn p50(cells: &[CellResult]) -> f64 {
+    fn p50(cells: &[CellResult]) -> f64 {
         CellResult::p_of_all(cells, 50.0)
+    }
+
+    /// Uploads measured per setting, all rounds together.
+    pub fn requests(&self) -> usize {
+        self.a.iter().map(|c| c.requests).sum()
+    }
+
+    /// The report's table: `setting`, then a row per value (`values`, A then
+    /// B) with MiB/s, median latency and the ratio to A (headed `ratio_head`).
+    pub fn table(&self, setting: &str, values: [&str; 2], ratio_head: &str) -> Vec<Vec<String>> {
+        let (a, b) = (Self::mib_per_s(&self.a), Self::mib_per_s(&self.b));
+        vec![
+            vec![setting.to_owned(), "MiB/s".into(), "p50 ms".into(), ratio_head.to_owned()],
+            vec![values[0].to_owned(), format!("{a:.1}"), format!("{:.1}", Self::p50(&self.a)), "1.00".into()],
+            vec![
+                values[1].to_owned(),
+                format!("{b:.1}"),
+                format!("{:.1}", Self::p50(&self.b)),
+                format!("{:.2}", b / a),
+            ],
+        ]
     }
 }
 

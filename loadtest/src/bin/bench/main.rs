@@ -199,26 +199,14 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let mut stripping = None;
-    if let Some(bin) = extras_bin
-        && !args.skip_throughput
-    {
+    let (mut stripping, mut signing, mut variants) = (None, None, None);
+    if let Some(bin) = extras_bin.filter(|_| !args.skip_throughput) {
         eprintln!("bench: metadata stripping, 4 MiB JPEGs with EXIF, strip_metadata off and on (disk backend)");
         stripping = Some(stripping_test(&args, bin, &client).await?);
         progress.step("metadata stripping");
-    }
-    let mut signing = None;
-    if let Some(bin) = extras_bin
-        && !args.skip_throughput
-    {
         eprintln!("bench: payload signing, 4 MiB uploads to S3, payload_signing always and never");
         signing = Some(signing_test(&args, bin, &client).await?);
         progress.step("payload signing");
-    }
-    let mut variants = None;
-    if let Some(bin) = extras_bin
-        && !args.skip_throughput
-    {
         eprintln!("bench: variants of 12- and 24-megapixel JPEGs (disk backend)");
         variants = Some(variants_test(&args, bin, &client).await?);
         progress.step("variants");

@@ -252,13 +252,8 @@ pub fn render(
         );
     }
     if let Some(s) = stripping {
-        let (off, on) = (Ab::mib_per_s(&s.a), Ab::mib_per_s(&s.b));
-        let requests: usize = s.b.iter().map(|c| c.requests).sum();
-        let table = vec![
-            ["upload.strip_metadata", "MiB/s", "p50 ms", "÷ off"].map(str::to_owned).to_vec(),
-            vec!["false".into(), format!("{off:.1}"), format!("{:.1}", Ab::p50(&s.a)), "1.00".into()],
-            vec!["true".into(), format!("{on:.1}"), format!("{:.1}", Ab::p50(&s.b)), format!("{:.2}", on / off)],
-        ];
+        let requests = s.requests();
+        let table = s.table("upload.strip_metadata", ["false", "true"], "÷ off");
         let _ = writeln!(
             md,
             "## Metadata stripping\n\n\
@@ -277,20 +272,16 @@ pub fn render(
         let _ = writeln!(text, "Metadata stripping, 4 MiB JPEG with EXIF:\n{}", text_table(&table));
     }
     if let Some(s) = signing {
-        let (on, off) = (Ab::mib_per_s(&s.a), Ab::mib_per_s(&s.b));
-        let requests: usize = s.a.iter().map(|c| c.requests).sum();
-        let table = vec![
-            ["storage.s3.payload_signing", "MiB/s", "p50 ms", "÷ always"].map(str::to_owned).to_vec(),
-            vec!["always".into(), format!("{on:.1}"), format!("{:.1}", Ab::p50(&s.a)), "1.00".into()],
-            vec!["never".into(), format!("{off:.1}"), format!("{:.1}", Ab::p50(&s.b)), format!("{:.2}", off / on)],
-        ];
+        let requests = s.requests();
+        let table = s.table("storage.s3.payload_signing", ["always", "never"], "÷ always");
         let _ = writeln!(
             md,
             "## Payload signing\n\n\
              Two fresh release picshelf processes on the S3 backend (the same Garage), alike but for \
-             `storage.s3.payload_signing`: `always` hashes every body into its SigV4 signature (what `auto` \
-             does over plain HTTP), `never` sends `UNSIGNED-PAYLOAD` (what `auto` does over HTTPS, where TLS \
-             checks the bytes). {} uploads of a different {} file per setting, {} in flight, in {} rounds \
+             `storage.s3.payload_signing`: `always` signs every body's SHA-256 for the store to check (what \
+             `auto` does over plain HTTP; a file sent in one PutObject with the hash picshelf computed as it \
+             streamed in, parts hashed by the SDK), `never` sends `UNSIGNED-PAYLOAD` (what `auto` does over \
+             HTTPS, where TLS checks the bytes). {} uploads of a different {} file per setting, {} in flight, in {} rounds \
              whose order alternates.\n\n{}",
             requests,
             human_bytes(signing::FILE_BYTES as u64),

@@ -103,9 +103,7 @@ impl Endpoints {
         }
         targets
     }
-}
 
-impl Endpoints {
     /// Where presigned requests of `target` go: Garage, or Garage through the relay.
     fn s3(&self, target: Target) -> anyhow::Result<&S3> {
         let s3 = if target == Target::GarageRelay { &self.garage_relay } else { &self.garage };
